@@ -1,0 +1,56 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "peertube-updater",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "PeerTubeUpdater", targets: ["PeerTubeUpdater"]),
+        .executable(name: "peertube-updater", targets: ["peertube-updater"]),
+        .executable(name: "updater-bench", targets: ["updater-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+    ],
+    targets: [
+        // All production code: storage, stages, worker.
+        .target(
+            name: "PeerTubeUpdater",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.embedInCode("Merge/merge_rules.json")]
+        ),
+        // Thin CLI over the library.
+        .executableTarget(
+            name: "peertube-updater",
+            dependencies: [
+                "PeerTubeUpdater",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // `make bench`: prints throughput figures (medians of several runs).
+        .executableTarget(
+            name: "updater-bench",
+            dependencies: [
+                "PeerTubeUpdater",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "PeerTubeUpdaterTests",
+            dependencies: [
+                "PeerTubeUpdater",
+                "peertube-updater",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ],
+    cxxLanguageStandard: .cxx17
+)

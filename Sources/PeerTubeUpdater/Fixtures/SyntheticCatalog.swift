@@ -1,0 +1,185 @@
+import Foundation
+import GRDB
+import Logging
+
+/// Deterministic PeerTube-like databases of any size, for benchmarks and tests: the same seed and
+/// shape give the same rows on every machine.
+///
+/// Row `i` of every table is a pure function of `(seed, i)`, so a prod DB holding videos `0..<N` and a
+/// staging DB holding videos `N..<N+M` describe one consistent federation: staging's rows are new
+/// to prod by construction, and channels shared by both are identical.
+public struct SyntheticCatalog: Sendable {
+    public var seed: UInt64
+    public var instanceCount: Int
+    public var embeddingDim: Int
+
+    public init(seed: UInt64 = 1234, instanceCount: Int = 12, embeddingDim: Int = 384) {
+        self.seed = seed
+        self.instanceCount = max(1, instanceCount)
+        self.embeddingDim = embeddingDim
+    }
+
+    /// What one generated file holds.
+    public struct Content: Sendable {
+        public var videos: Range<Int>
+        /// Channel indices present in `channels`; videos draw their channel from this range.
+        public var channels: Range<Int>
+        public var withEmbeddings: Bool
+        /// Prod has `videos.popularity`; staging (crawler schema) does not.
+        public var isProd: Bool
+
+        public init(videos: Range<Int>, channels: Range<Int>, withEmbeddings: Bool, isProd: Bool) {
+            self.videos = videos
+            self.channels = channels
+            self.withEmbeddings = withEmbeddings
+            self.isProd = isProd
+        }
+    }
+
+    public func host(_ index: Int) -> String { "\(Self.hostStems[index % Self.hostStems.count])\(index / Self.hostStems.count).example" }
+    public func channelHost(_ channel: Int) -> String { host(channel % instanceCount) }
+    func channelID(_ channel: Int) -> String { String(10_000 + channel) }
+
+    /// The channel of video `video`, drawn from `channels`.
+    public func channel(ofVideo video: Int, in channels: Range<Int>) -> Int {
+        channels.lowerBound + Int(mix(UInt64(video) &+ 0x5151) % UInt64(channels.count))
+    }
+
+    /// Writes a new database file at `path` (replacing any) with `content`.
+    public func write(_ content: Content, to path: String, logger: Logger) throws {
+        try DatabaseFile.remove(path)
+        let queue = try DatabaseFile.open(path, role: "synthetic DB", access: .create)
+        let clock = ContinuousClock.now
+        try queue.writeWithoutTransaction { db in
+            // A generated file has no value until complete: skip the journal for speed.
+            try db.execute(sql: "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF")
+            try db.execute(sql: Schema.crawlerTables)
+            try db.execute(sql: Schema.videoEmbeddingsTable)
+            if content.isProd {
+                try db.execute(sql: Schema.popularityColumn)
+                try db.execute(sql: Schema.popularityIndex)
+            }
+            try db.inTransaction {
+                try insertInstances(db)
+                try insertChannels(content.channels, db)
+                try insertVideos(content, db)
+                return .commit
+            }
+            try db.execute(sql: "PRAGMA journal_mode = DELETE")
+        }
+        logger.info("synthetic DB \(path): \(content.videos.count) videos, \(content.channels.count) channels, embeddings=\(content.withEmbeddings) in \(clock.elapsedMilliseconds)ms")
+    }
+
+    private func insertInstances(_ db: Database) throws {
+        let statement = try db.makeStatement(sql: "INSERT INTO instances(host, health_status) VALUES (?, 'ok')")
+        for index in 0..<instanceCount { try statement.execute(arguments: [host(index)]) }
+    }
+
+    private func insertChannels(_ channels: Range<Int>, _ db: Database) throws {
+        let statement = try db.makeStatement(sql: """
+            INSERT INTO channels(channel_id, channel_name, channel_url, display_name, instance_domain,
+                                 videos_count, followers_count, avatar_url)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for channel in channels {
+            let host = channelHost(channel)
+            let slug = "channel_\(channel)"
+            try statement.execute(arguments: [
+                channelID(channel), slug, "https://\(host)/video-channels/\(slug)",
+                "\(Self.words[channel % Self.words.count].capitalized) Channel \(channel)", host,
+                Int(mix(UInt64(channel)) % 400), Int(mix(UInt64(channel) &+ 7) % 5000),
+                "https://\(host)/lazy-static/avatars/\(channel).webp",
+            ])
+        }
+    }
+
+    private func insertVideos(_ content: Content, _ db: Database) throws {
+        let video = try db.makeStatement(sql: """
+            INSERT INTO videos(video_id, video_uuid, video_numeric_id, instance_domain, channel_id, channel_name,
+                               channel_url, account_name, account_url, title, description, tags_json, category,
+                               published_at, video_url, duration, thumbnail_url, embed_path, views, likes, dislikes,
+                               comments_count, nsfw, preview_path, last_checked_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let embedding = try db.makeStatement(sql: """
+            INSERT INTO video_embeddings(video_id, instance_domain, embedding, embedding_dim, model_name, created_at)
+            VALUES (?, ?, ?, ?, 'all-MiniLM-L6-v2', '2026-01-01T00:00:00+00:00')
+            """)
+        let epoch2020: Int64 = 1_577_836_800_000
+        var vector = [Float](repeating: 0, count: embeddingDim)
+        for index in content.videos {
+            var rng = SplitMix64(state: mix(UInt64(index)) ^ seed)
+            let channel = channel(ofVideo: index, in: content.channels)
+            let host = channelHost(channel)
+            let uuid = Self.uuid(&rng)
+            let title = (0..<(3 + Int(rng.next() % 6))).map { _ in Self.words[Int(rng.next() % UInt64(Self.words.count))] }
+                .joined(separator: " ").capitalized
+            let description = (0..<(8 + Int(rng.next() % 50))).map { _ in Self.words[Int(rng.next() % UInt64(Self.words.count))] }
+                .joined(separator: " ")
+            let tags = (0..<Int(rng.next() % 5)).map { _ in "\"\(Self.words[Int(rng.next() % UInt64(Self.words.count))])\"" }
+            let videoID = "\(index + 1)"
+            try video.execute(arguments: [
+                videoID, uuid, index + 1, host, channelID(channel), "Channel \(channel)",
+                "https://\(host)/video-channels/channel_\(channel)", "user\(channel)", "https://\(host)/accounts/user\(channel)",
+                title, description, "[\(tags.joined(separator: ","))]", Self.categories[Int(rng.next() % UInt64(Self.categories.count))],
+                epoch2020 + Int64(rng.next() % 180_000_000_000), "https://\(host)/videos/watch/\(uuid)",
+                Int(rng.next() % 7200), "https://\(host)/lazy-static/thumbnails/\(uuid).jpg", "/videos/embed/\(uuid)",
+                Int(rng.next() % 100_000), Int(rng.next() % 2_000), Int(rng.next() % 100), Int(rng.next() % 300),
+                rng.next() % 20 == 0 ? 1 : 0, "/lazy-static/previews/\(uuid).jpg", epoch2020 + 200_000_000_000,
+            ])
+            if content.withEmbeddings {
+                randomUnitVector(&vector, &rng)
+                let blob = vector.withUnsafeBytes { Data($0) }  // float32, little-endian on every target we run
+                try embedding.execute(arguments: [videoID, host, blob, embeddingDim])
+            }
+        }
+    }
+
+    private func randomUnitVector(_ vector: inout [Float], _ rng: inout SplitMix64) {
+        var norm: Float = 0
+        for i in vector.indices {
+            let x = Float(Int64(bitPattern: rng.next() >> 11) - (1 << 52)) / Float(1 << 52)
+            vector[i] = x
+            norm += x * x
+        }
+        let scale = 1 / max(norm.squareRoot(), .leastNormalMagnitude)
+        for i in vector.indices { vector[i] *= scale }
+    }
+
+    private func mix(_ value: UInt64) -> UInt64 {
+        var rng = SplitMix64(state: value ^ (seed &* 0x9E37_79B9_7F4A_7C15))
+        return rng.next()
+    }
+
+    private static func uuid(_ rng: inout SplitMix64) -> String {
+        let hex = String(format: "%016llx%016llx", rng.next(), rng.next())
+        let c = Array(hex)
+        return "\(String(c[0..<8]))-\(String(c[8..<12]))-4\(String(c[13..<16]))-a\(String(c[17..<20]))-\(String(c[20..<32]))"
+    }
+
+    static let hostStems = ["tube.", "video.", "peertube.", "media.", "watch.", "framatube."]
+    static let categories = ["Music", "Films", "Vehicles", "Art", "Sports", "Travels", "Gaming", "People", "Comedy",
+                             "Entertainment", "News & Politics", "How To", "Education", "Activism",
+                             "Science & Technology", "Animals", "Kids", "Food"]
+    static let words = ["linux", "freedom", "music", "garden", "bicycle", "cooking", "soup", "review", "tutorial",
+                        "concert", "synth", "guitar", "climbing", "train", "journey", "pottery", "timelapse", "science",
+                        "space", "physics", "history", "podcast", "interview", "festival", "documentary", "nature",
+                        "river", "mountain", "city", "night", "morning", "coffee", "bread", "recipe", "repair",
+                        "electric", "solar", "community", "privacy", "federation", "open", "source", "game", "retro",
+                        "speedrun", "drawing", "painting", "poetry", "chanson", "fromage", "wandern", "zug", "cocina",
+                        "viaje", "música", "école", "über", "日本", "音楽", "料理", "🎸", "☕"]
+}
+
+/// A small fast PRNG (Steele, Lea & Flood's SplitMix64): deterministic across platforms, unlike
+/// the system generator.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+    public init(state: UInt64) { self.state = state }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,83 @@
+import GRDB
+
+/// The rules checked against both databases and turned into SQL. Building a plan writes nothing, so
+/// every rule is validated before the first row moves: a bad LAST rule leaves prod untouched.
+struct MergePlan {
+    struct Step {
+        var rule: MergeRule
+        /// Prod's columns, in prod order, that staging has too: the only ones merged.
+        var columns: [String]
+        /// Columns an existing prod row takes from staging (empty for INSERT_ONLY).
+        var updateColumns: [String]
+        var sql: String
+    }
+
+    var steps: [Step]
+
+    /// Validates `rules` against prod (schema `main`) and staging (attached as `stagingSchema`).
+    init(rules: MergeRuleSet, db: Database, stagingSchema: String) throws {
+        func fail(_ rule: MergeRule, _ message: String) -> MergeRuleError {
+            MergeRuleError(source: rules.source, message: "table \(rule.table): \(message)")
+        }
+        steps = try rules.rules.map { rule in
+            guard try db.tableExists(rule.table, in: "main") else { throw fail(rule, "missing in prod DB") }
+            guard try db.tableExists(rule.table, in: stagingSchema) else { throw fail(rule, "missing in staging DB") }
+            let prodColumns = try db.columnNames(of: rule.table, in: "main")
+            let stagingColumns = Set(try db.columnNames(of: rule.table, in: stagingSchema))
+            let shared = prodColumns.filter(stagingColumns.contains)
+            for key in rule.keys {
+                guard prodColumns.contains(key) else { throw fail(rule, "key column '\(key)' missing in prod DB") }
+                guard stagingColumns.contains(key) else { throw fail(rule, "key column '\(key)' missing in staging DB") }
+            }
+            // ON CONFLICT(keys) is what keeps prod free of duplicate keys, and SQLite accepts it only
+            // when the keys are the primary key or a unique index.
+            guard try db.hasUniqueConstraint(rule.table, on: rule.keys, in: "main") else {
+                throw fail(rule, "keys (\(rule.keys.joined(separator: ", "))) are not the primary key or a unique index in prod DB, so merging could create duplicates")
+            }
+            let nonKey = shared.filter { !rule.keys.contains($0) }
+            let updateColumns: [String]
+            switch rule.strategy {
+            case .insertOnly:
+                updateColumns = []
+            case .insertOrReplace:
+                updateColumns = nonKey
+            case .upsert:
+                if let named = rule.updateColumns {
+                    for column in named {
+                        if rule.keys.contains(column) { throw fail(rule, "update column '\(column)' is a key") }
+                        guard nonKey.contains(column) else {
+                            throw fail(rule, "update column '\(column)' is not in both prod and staging")
+                        }
+                    }
+                    updateColumns = named
+                } else {
+                    updateColumns = nonKey
+                }
+            }
+            return Step(rule: rule, columns: shared, updateColumns: updateColumns,
+                        sql: Self.sql(rule: rule, columns: shared, updateColumns: updateColumns, stagingSchema: stagingSchema, db: db))
+        }
+    }
+
+    private static func sql(rule: MergeRule, columns: [String], updateColumns: [String],
+                            stagingSchema: String, db: Database) -> String {
+        let list = columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+        let keys = rule.keys.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+        // `WHERE true` keeps SQLite's parser from reading ON CONFLICT as a join constraint.
+        var sql = """
+            INSERT INTO \(db.qualified(rule.table, in: "main")) (\(list))
+            SELECT \(list) FROM \(db.qualified(rule.table, in: stagingSchema)) WHERE true
+            ON CONFLICT(\(keys)) DO
+            """
+        if updateColumns.isEmpty {
+            sql += " NOTHING"
+        } else {
+            let quoted = updateColumns.map(\.quotedDatabaseIdentifier)
+            let assignments = quoted.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+            // Rows already equal to staging's are left alone: `affected` counts real changes only.
+            let differs = quoted.map { "\($0) IS NOT excluded.\($0)" }.joined(separator: " OR ")
+            sql += " UPDATE SET \(assignments) WHERE \(differs)"
+        }
+        return sql
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import GRDB
+import Logging
+
+/// What the merge did to one table.
+public struct TableMergeResult: Sendable, Equatable, Codable {
+    public var table: String
+    public var strategy: MergeStrategy
+    public var rowsBefore: Int
+    public var rowsAfter: Int
+    public var inserted: Int
+    public var updated: Int
+    public var durationMs: Int
+}
+
+/// A merge that failed and was rolled back: prod is as it was before.
+public struct MergeFailure: Error, CustomStringConvertible {
+    public var table: String
+    public var strategy: MergeStrategy
+    public var detail: String
+    public var description: String {
+        "merge rolled back, prod unchanged: table \(table) (\(strategy.rawValue)): \(detail)"
+    }
+}
+
+/// Staging → prod (DESIGN §1 stage 8): every rule in ONE `BEGIN IMMEDIATE` transaction, so prod
+/// either gets all of staging's rows or none. This is the only code that writes prod's content.
+public enum StagingMerge {
+    static let stagingAlias = "staging"
+
+    public static func run(prodPath: String, stagingPath: String, rules: MergeRuleSet,
+                           logger: Logger) throws -> [TableMergeResult] {
+        let prod = try DatabaseFile.open(prodPath, role: "prod DB", access: .readWrite)
+        _ = try DatabaseFile.open(stagingPath, role: "staging DB", access: .readOnly)
+        return try prod.withAttached(stagingPath, as: stagingAlias) { db in
+            let plan = try MergePlan(rules: rules, db: db, stagingSchema: stagingAlias)
+            var results: [TableMergeResult] = []
+            var current: MergePlan.Step?
+            do {
+                try db.inTransaction(.immediate) {
+                    for step in plan.steps {
+                        current = step
+                        results.append(try apply(step, db: db))
+                    }
+                    return .commit
+                }
+            } catch let error as DatabaseError {
+                let step = current ?? plan.steps[0]
+                throw MergeFailure(table: step.rule.table, strategy: step.rule.strategy,
+                                   detail: error.message ?? "\(error.resultCode)")
+            }
+            for r in results {
+                logger.info("merged table=\(r.table) strategy=\(r.strategy.rawValue) rows_before=\(r.rowsBefore) rows_after=\(r.rowsAfter) affected=\(r.inserted + r.updated) inserted=\(r.inserted) updated=\(r.updated) (\(r.durationMs)ms)")
+            }
+            return results
+        }
+    }
+
+    private static func apply(_ step: MergePlan.Step, db: Database) throws -> TableMergeResult {
+        let clock = ContinuousClock.now
+        let before = try db.rowCount(of: step.rule.table, in: "main")
+        try db.execute(sql: step.sql)
+        let affected = db.changesCount
+        let after = try db.rowCount(of: step.rule.table, in: "main")
+        return TableMergeResult(table: step.rule.table, strategy: step.rule.strategy,
+                                rowsBefore: before, rowsAfter: after, inserted: after - before,
+                                updated: affected - (after - before), durationMs: clock.elapsedMilliseconds)
+    }
+
+    /// Per rule table: staging rows whose key prod lacks, i.e. the rows a merge would add. Reads only.
+    public static func newRowCounts(prodPath: String, stagingPath: String,
+                                    rules: MergeRuleSet) throws -> [String: Int] {
+        let prod = try DatabaseFile.open(prodPath, role: "prod DB", access: .readOnly)
+        _ = try DatabaseFile.open(stagingPath, role: "staging DB", access: .readOnly)
+        return try prod.withAttached(stagingPath, as: stagingAlias) { db in
+            var counts: [String: Int] = [:]
+            for rule in rules.rules
+            where try db.tableExists(rule.table, in: "main") && db.tableExists(rule.table, in: stagingAlias) {
+                counts[rule.table] = try db.newKeyCount(in: rule.table, keys: rule.keys,
+                                                        from: stagingAlias, against: "main")
+            }
+            return counts
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import GRDB
+
+/// The staging DB the crawl writes into before anything reaches prod (DESIGN §1 stage 1).
+public enum StagingDatabase {
+    /// What seeding copied from prod.
+    public struct SeedSummary: Sendable, Equatable {
+        public var instances: Int
+        public var channels: Int
+        public var seededAtMs: Int64
+    }
+
+    /// Deletes the staging file and its sidecars, then creates it afresh with the crawler schema
+    /// (which includes `crawl_state`).
+    public static func recreate(at path: String) throws -> DatabaseQueue {
+        try DatabaseFile.remove(path)
+        return try openOrCreate(at: path)
+    }
+
+    /// Opens staging, creating it and any missing crawler table (for `--resume-staging`).
+    public static func openOrCreate(at path: String) throws -> DatabaseQueue {
+        let queue = try DatabaseFile.open(path, role: "staging DB", access: .create)
+        try queue.write { db in try db.execute(sql: Schema.crawlerTables) }
+        return queue
+    }
+
+    /// Copies prod's instance hosts and channels (the columns both sides share) into staging, so the
+    /// new-only crawl knows what prod has; records when and from where in `crawl_state`.
+    public static func seed(_ staging: DatabaseQueue, fromProdAt prodPath: String,
+                            now: Date = Date()) throws -> SeedSummary {
+        _ = try DatabaseFile.open(prodPath, role: "prod DB", access: .readOnly)  // checks, named errors
+        let seededAt = Int64((now.timeIntervalSince1970 * 1000).rounded())
+        return try staging.withAttached(prodPath, as: "prod") { db in
+            try DatabaseFile.requireTables(["instances", "channels"], in: db, schema: "prod", role: "prod DB", path: prodPath)
+            var summary = SeedSummary(instances: 0, channels: 0, seededAtMs: seededAt)
+            try db.inTransaction {
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO main.instances(host)
+                    SELECT host FROM prod.instances WHERE host IS NOT NULL
+                    """)
+                summary.instances = db.changesCount
+                let prodColumns = Set(try db.columnNames(of: "channels", in: "prod"))
+                let shared = try db.columnNames(of: "channels", in: "main").filter(prodColumns.contains)
+                let list = shared.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+                try db.execute(sql: "INSERT OR IGNORE INTO main.channels(\(list)) SELECT \(list) FROM prod.channels")
+                summary.channels = db.changesCount
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO crawl_state(key, value)
+                    VALUES ('stage_seeded_at', ?), ('stage_seeded_from', ?)
+                    """, arguments: [String(seededAt), prodPath])
+                return .commit
+            }
+            return summary
+        }
+    }
+}

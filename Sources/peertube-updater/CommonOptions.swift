@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PeerTubeUpdater
+
+/// Where log lines go: stdout always, and a log file when named.
+struct LogOptions: ParsableArguments {
+    @Option(name: .customLong("log-file"), help: ArgumentHelp("Also append log lines to this file.", valueName: "path"))
+    var logFile: String?
+
+    @Flag(name: .long, help: "Log debug detail too.")
+    var verbose = false
+
+    func makeLogger(_ label: String) throws -> Logger {
+        let sink = try LineLogHandler.Sink(stream: FileHandle.standardOutput, filePath: logFile)
+        let level: Logger.Level = verbose ? .debug : .info
+        return Logger(label: label) { _ in LineLogHandler(sink: sink, level: level) }
+    }
+}
+
+/// The prod DB and the single-run lock that guards it. Every command that writes prod takes the lock,
+/// so a manual job can never run beside the timer's worker.
+struct ProdOptions: ParsableArguments {
+    @Option(name: .customLong("prod-db"), help: ArgumentHelp("The prod DB. Default: $PEERTUBE_UPDATER_PROD_DB or data/whitelist.db.", valueName: "path"))
+    var prodDB: String?
+
+    @Option(name: .customLong("lock-file"), help: ArgumentHelp("The single-run lock. Default: $PEERTUBE_UPDATER_LOCK_FILE or <prod-db>.updater.lock.", valueName: "path"))
+    var lockFile: String?
+
+    var prodPath: String { prodDB ?? UpdaterDefaults().prodDB }
+    var lockPath: String { lockFile ?? UpdaterDefaults().lockFile(forProd: prodPath) }
+}

@@ -1,0 +1,24 @@
+import ArgumentParser
+import PeerTubeUpdater
+
+@main
+struct PeerTubeUpdaterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peertube-updater",
+        abstract: "The daily updater of a PeerTube video-discovery service.",
+        discussion: """
+            Crawls PeerTube instances into a staging DB, embeds new videos, merges staging into prod in one \
+            transaction, recomputes popularity, rebuilds the ANN index and precomputes similar videos.
+
+            Default paths come from environment variables (PEERTUBE_UPDATER_DATA_DIR, \
+            PEERTUBE_UPDATER_PROD_DB, PEERTUBE_UPDATER_STAGING_DB, PEERTUBE_UPDATER_LOCK_FILE); flags win.
+            """,
+        subcommands: [
+            StagingCommand.self,
+            MergeCommand.self,
+            PopularityCommand.self,
+            LockCommand.self,
+            FixtureCommand.self,
+        ]
+    )
+}
