@@ -43,9 +43,12 @@ public final class RunLock: @unchecked Sendable {
         // between two of our system calls.
         for _ in 0..<8 {
             let created = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if created < 0 && errno != EEXIST {
+                throw RunLockError.io(path: path, operation: "create", errno: errno)
+            }
             let fd = created >= 0 ? created : open(path, O_RDWR | O_CLOEXEC)
             if fd < 0 {
-                if errno == ENOENT && created < 0 { continue }  // released meanwhile: try to create again
+                if errno == ENOENT { continue }  // released between our two calls: try to create again
                 throw RunLockError.io(path: path, operation: "open", errno: errno)
             }
             if flock(fd, LOCK_EX | LOCK_NB) != 0 {

@@ -74,9 +74,20 @@ extension DatabaseWriter {
     /// (SQLite cannot ATTACH inside one), and detaches it on every exit path. `body` opens the
     /// transactions it needs itself.
     public func withAttached<T>(_ path: String, as alias: String, _ body: (Database) throws -> T) throws -> T {
+        try withAttached([alias: path], body)
+    }
+
+    /// The same with several files, by alias.
+    public func withAttached<T>(_ files: [String: String], _ body: (Database) throws -> T) throws -> T {
         try writeWithoutTransaction { db in
-            try db.execute(sql: "ATTACH DATABASE ? AS \(alias.quotedDatabaseIdentifier)", arguments: [path])
-            defer { try? db.execute(sql: "DETACH DATABASE \(alias.quotedDatabaseIdentifier)") }
+            var attached: [String] = []
+            defer {
+                for alias in attached { try? db.execute(sql: "DETACH DATABASE \(alias.quotedDatabaseIdentifier)") }
+            }
+            for (alias, path) in files.sorted(by: { $0.key < $1.key }) {
+                try db.execute(sql: "ATTACH DATABASE ? AS \(alias.quotedDatabaseIdentifier)", arguments: [path])
+                attached.append(alias)
+            }
             return try body(db)
         }
     }

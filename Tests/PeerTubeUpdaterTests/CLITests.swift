@@ -1,0 +1,89 @@
+import Foundation
+import GRDB
+import Testing
+@testable import PeerTubeUpdater
+
+/// Bad input through the real binary: one line on stderr naming the file and the problem, a non-zero
+/// exit, and prod unchanged.
+@Suite struct CLITests {
+    private func expectCleanFailure(_ result: ProcessResult, mentioning text: String) {
+        #expect(result.status != 0)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains(text), "stderr: \(result.stderr)")
+    }
+
+    @Test func mergeRefusesMissingCorruptAndTablelessDatabases() throws {
+        let fixture = try MergeFixture()
+        let corrupt = fixture.dir.path("corrupt.db")
+        try Data("this is not sqlite, just text long enough to look like a header".utf8).write(to: URL(fileURLWithPath: corrupt))
+        let tableless = fixture.dir.path("tableless.db")
+        _ = try DatabaseFile.open(tableless, role: "test", access: .create).write { try $0.execute(sql: "CREATE TABLE t(x)") }
+        let before = try fingerprints(fixture.prod)
+
+        expectCleanFailure(try runUpdater(["merge", "--prod-db", fixture.dir.path("none.db"), "--staging-db", fixture.staging]),
+                           mentioning: "prod DB not found: \(fixture.dir.path("none.db"))")
+        expectCleanFailure(try runUpdater(["merge", "--prod-db", corrupt, "--staging-db", fixture.staging]),
+                           mentioning: "prod DB \(corrupt) is not a usable SQLite database")
+        expectCleanFailure(try runUpdater(["merge", "--prod-db", fixture.prod, "--staging-db", corrupt]),
+                           mentioning: "staging DB \(corrupt) is not a usable SQLite database")
+        expectCleanFailure(try runUpdater(["merge", "--prod-db", fixture.prod, "--staging-db", tableless]),
+                           mentioning: "table instances: missing in staging DB")
+        #expect(try fingerprints(fixture.prod) == before)
+    }
+
+    @Test func mergeRefusesBadRulesFilesByName() throws {
+        let fixture = try MergeFixture()
+        let malformed = fixture.dir.path("malformed.json")
+        try "{\"tables\": [".write(toFile: malformed, atomically: true, encoding: .utf8)
+        let unknownTable = fixture.dir.path("unknown-table.json")
+        try #"{"tables": [{"name": "videos", "strategy": "INSERT_ONLY", "keys": ["video_id", "instance_domain"]}, {"name": "nope", "strategy": "INSERT_ONLY", "keys": ["id"]}]}"#
+            .write(toFile: unknownTable, atomically: true, encoding: .utf8)
+        let before = try fingerprints(fixture.prod)
+
+        expectCleanFailure(try runUpdater(["merge", "--prod-db", fixture.prod, "--staging-db", fixture.staging, "--rules", malformed]),
+                           mentioning: "merge rules \(malformed): malformed JSON")
+        expectCleanFailure(try runUpdater(["merge", "--prod-db", fixture.prod, "--staging-db", fixture.staging, "--rules", unknownTable]),
+                           mentioning: "merge rules \(unknownTable): table nope: missing in prod DB")
+        expectCleanFailure(try runUpdater(["merge", "--prod-db", fixture.prod, "--staging-db", fixture.staging, "--rules", fixture.dir.path("absent.json")]),
+                           mentioning: "file not found")
+        #expect(try fingerprints(fixture.prod) == before)
+    }
+
+    @Test func popularityNamesADatabaseWithoutVideos() throws {
+        let dir = try TempDir()
+        let empty = dir.path("empty.db")
+        _ = try DatabaseFile.open(empty, role: "test", access: .create)
+        expectCleanFailure(try runUpdater(["popularity", "--db", empty]), mentioning: "prod DB \(empty) has no table 'videos'")
+    }
+
+    @Test func mergeDryRunPrintsNewRowsAndWritesNothing() throws {
+        let fixture = try MergeFixture()
+        let before = try fingerprints(fixture.prod)
+        let result = try runUpdater(["merge", "--prod-db", fixture.prod, "--staging-db", fixture.staging, "--dry-run"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("videos\tINSERT_ONLY\tnew_rows=2"), "\(result.stdout)")
+        #expect(try fingerprints(fixture.prod) == before)
+    }
+
+    @Test func stagingInitThenMergeThenPopularityEndToEnd() throws {
+        let dir = try TempDir()
+        let prod = dir.path("prod.db"), staging = dir.path("staging.db"), log = dir.path("worker.log")
+        let generated = try runUpdater(["fixture", "generate", "--prod-db", prod, "--staging-db", staging,
+                                        "--videos", "300", "--new-videos", "40", "--channels", "20", "--new-channels", "3"])
+        #expect(generated.status == 0, "\(generated.stderr)")
+        let merged = try runUpdater(["merge", "--prod-db", prod, "--staging-db", staging, "--log-file", log])
+        #expect(merged.status == 0, "\(merged.stderr)")
+        let scored = try runUpdater(["popularity", "--db", prod, "--log-file", log])
+        #expect(scored.status == 0, "\(scored.stderr)")
+        let lines = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(lines.contains("merged table=videos strategy=INSERT_ONLY rows_before=300 rows_after=340"), "\(lines)")
+        #expect(lines.contains("merged table=channels strategy=INSERT_ONLY rows_before=20 rows_after=23"))
+        #expect(lines.contains("popularity: scored"))
+        let counts = try DatabaseFile.open(prod, role: "test", access: .readOnly).read { db in
+            (try db.rowCount(of: "video_embeddings"), try Int.fetchOne(db, sql: "SELECT count(*) FROM videos WHERE popularity = 0"))
+        }
+        #expect(counts.0 == 340)
+        #expect(counts.1 ?? -1 < 10)  // only rows with no views and likes can score 0
+    }
+}
