@@ -38,6 +38,7 @@ let package = Package(
             name: "updater-bench",
             dependencies: [
                 "PeerTubeUpdater",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]

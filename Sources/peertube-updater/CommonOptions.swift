@@ -30,3 +30,11 @@ struct ProdOptions: ParsableArguments {
     var prodPath: String { prodDB ?? UpdaterDefaults().prodDB }
     var lockPath: String { lockFile ?? UpdaterDefaults().lockFile(forProd: prodPath) }
 }
+
+/// The staging DB the crawl writes into and the merge reads.
+struct StagingOptions: ParsableArguments {
+    @Option(name: .customLong("staging-db"), help: ArgumentHelp("The staging DB. Default: $PEERTUBE_UPDATER_STAGING_DB or data/staging-worker.db.", valueName: "path"))
+    var stagingDB: String?
+
+    var stagingPath: String { stagingDB ?? UpdaterDefaults().stagingDB }
+}

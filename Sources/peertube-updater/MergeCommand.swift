@@ -17,8 +17,7 @@ struct MergeCommand: ParsableCommand {
     )
 
     @OptionGroup var prod: ProdOptions
-    @Option(name: .customLong("staging-db"), help: ArgumentHelp("The staging DB. Default: $PEERTUBE_UPDATER_STAGING_DB or data/staging-worker.db.", valueName: "path"))
-    var stagingDB: String?
+    @OptionGroup var staging: StagingOptions
     @Option(name: [.customLong("rules"), .customLong("merge-rules")], help: ArgumentHelp("Merge rules JSON. Default: the built-in rules.", valueName: "path"))
     var rules: String?
     @Flag(name: .customLong("dry-run"), help: "Print how many new rows each table would get, and write nothing.")
@@ -28,16 +27,15 @@ struct MergeCommand: ParsableCommand {
     func run() throws {
         let logger = try log.makeLogger("merge")
         let ruleSet = try rules.map(MergeRuleSet.load(from:)) ?? .builtIn
-        let staging = stagingDB ?? UpdaterDefaults().stagingDB
         if dryRun {
-            let counts = try StagingMerge.newRowCounts(prodPath: prod.prodPath, stagingPath: staging, rules: ruleSet)
+            let counts = try StagingMerge.newRowCounts(prodPath: prod.prodPath, stagingPath: staging.stagingPath, rules: ruleSet)
             for rule in ruleSet.rules {
                 print("\(rule.table)\t\(rule.strategy.rawValue)\tnew_rows=\(counts[rule.table].map(String.init) ?? "n/a")")
             }
             return
         }
         try RunLock.withLock(at: prod.lockPath, logger: logger) {
-            _ = try StagingMerge.run(prodPath: prod.prodPath, stagingPath: staging, rules: ruleSet, logger: logger)
+            _ = try StagingMerge.run(prodPath: prod.prodPath, stagingPath: staging.stagingPath, rules: ruleSet, logger: logger)
         }
     }
 }

@@ -19,17 +19,16 @@ struct StagingCommand: ParsableCommand {
         )
 
         @OptionGroup var prod: ProdOptions
-        @Option(name: .customLong("staging-db"), help: ArgumentHelp("The staging DB. Default: $PEERTUBE_UPDATER_STAGING_DB or data/staging-worker.db.", valueName: "path"))
-        var stagingDB: String?
+        @OptionGroup var staging: StagingOptions
         @Flag(name: .customLong("resume-staging"), help: "Keep an existing staging DB (add missing tables only) instead of recreating it.")
         var resume = false
         @OptionGroup var log: LogOptions
 
         func run() throws {
             let logger = try log.makeLogger("staging")
-            let path = stagingDB ?? UpdaterDefaults().stagingDB
-            let staging = resume ? try StagingDatabase.openOrCreate(at: path) : try StagingDatabase.recreate(at: path)
-            let seeded = try StagingDatabase.seed(staging, fromProdAt: prod.prodPath)
+            let path = staging.stagingPath
+            let queue = resume ? try StagingDatabase.openOrCreate(at: path) : try StagingDatabase.recreate(at: path)
+            let seeded = try StagingDatabase.seed(queue, fromProdAt: prod.prodPath)
             logger.info("staging \(path): seeded \(seeded.instances) instances and \(seeded.channels) channels from \(prod.prodPath)")
         }
     }

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PeerTubeUpdater
+
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "updater-bench",
+        abstract: "Throughput figures of the updater's stages, as medians of several runs.",
+        subcommands: [MergeBench.self],
+        defaultSubcommand: MergeBench.self
+    )
+}
+
+/// Timing helpers shared by every benchmark.
+enum Measure {
+    static func seconds(_ body: () throws -> Void) rethrows -> Double {
+        let start = ContinuousClock.now
+        try body()
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    static func report(_ label: String, _ values: [Double], unit: String = "s", per count: Int? = nil) {
+        let runs = values.map { String(format: "%.2f", $0) }.joined(separator: ", ")
+        var line = String(format: "%@: median %.2f %@ (runs: %@)", label, median(values), unit, runs)
+        if let count { line += String(format: ", %.0f rows/s", Double(count) / median(values)) }
+        print(line)
+    }
+}
+
+struct MergeBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Merge N new staging videos (with channels and embeddings) into a large prod, then score popularity incrementally."
+    )
+
+    @Option var videos = 1_000_000
+    @Option(name: .customLong("new-videos")) var newVideos = 100_000
+    @Option var runs = 3
+    @Option(name: .customLong("data-dir"), help: "Where generated DBs are kept between runs (git-ignored).")
+    var dataDir = "bench-data"
+
+    func run() throws {
+        let logger = Logger(label: "bench") { _ in
+            LineLogHandler(sink: try! LineLogHandler.Sink(stream: FileHandle.standardError), level: .warning)
+        }
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        let channels = max(1, videos / 50), newChannels = max(1, newVideos / 100)
+        let prod = "\(dataDir)/prod-\(videos).db"
+        let staging = "\(dataDir)/staging-\(videos)+\(newVideos).db"
+        let catalog = SyntheticCatalog(seed: 1234, instanceCount: 200)
+        if !FileManager.default.fileExists(atPath: prod) {
+            let seconds = try Measure.seconds {
+                try catalog.write(.init(videos: 0..<videos, channels: 0..<channels, withEmbeddings: true, isProd: true),
+                                  to: prod + ".partial", logger: logger)
+                // A real prod is already scored: only the merged rows wait at popularity 0.
+                _ = try PopularityRecompute.run(dbPath: prod + ".partial", selection: .reset, logger: logger)
+                try FileManager.default.moveItem(atPath: prod + ".partial", toPath: prod)
+            }
+            print(String(format: "generated %@ (%d videos with embeddings) in %.1f s", prod, videos, seconds))
+        }
+        if !FileManager.default.fileExists(atPath: staging) {
+            try catalog.write(.init(videos: videos..<(videos + newVideos), channels: 0..<(channels + newChannels),
+                                    withEmbeddings: true, isProd: false), to: staging, logger: logger)
+        }
+
+        var mergeTimes: [Double] = [], popularityTimes: [Double] = []
+        let work = "\(dataDir)/prod-work.db"
+        for run in 1...runs {
+            try DatabaseFile.remove(work)
+            try FileManager.default.copyItem(atPath: prod, toPath: work)
+            var results: [TableMergeResult] = []
+            mergeTimes.append(try Measure.seconds {
+                results = try StagingMerge.run(prodPath: work, stagingPath: staging, rules: .builtIn, logger: logger)
+            })
+            var scored = 0
+            popularityTimes.append(try Measure.seconds {
+                scored = try PopularityRecompute.run(dbPath: work, selection: .incremental, logger: logger).scored
+            })
+            let inserted = results.map { "\($0.table)+\($0.inserted)" }.joined(separator: " ")
+            print(String(format: "run %d: merge %.2f s (%@), popularity %.2f s (%d rows)",
+                         run, mergeTimes.last!, inserted, popularityTimes.last!, scored))
+        }
+        try DatabaseFile.remove(work)
+        Measure.report("merge \(newVideos) new videos into \(videos)-video prod", mergeTimes, per: newVideos)
+        Measure.report("incremental popularity after it", popularityTimes)
+    }
+}
