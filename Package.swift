@@ -15,10 +15,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
     ],
     targets: [
+        // OpenBLAS's CBLAS (Debian's libopenblas-dev): the MiniLM forward pass runs on its sgemm.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // All production code: storage, stages, worker.
         .target(
             name: "PeerTubeUpdater",
             dependencies: [
+                "COpenBLAS",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],

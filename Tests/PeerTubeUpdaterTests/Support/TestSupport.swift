@@ -144,3 +144,18 @@ final class RunningUpdater: @unchecked Sendable {
 func startUpdater(_ arguments: [String], environment: [String: String] = [:]) throws -> RunningUpdater {
     try RunningUpdater(arguments, environment: environment)
 }
+
+/// The repository root (tests read `TestResources/` and the installed model from it).
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
+
+func testResource(_ relative: String) -> String { repositoryRoot.appendingPathComponent("TestResources/\(relative)").path }
+
+/// The installed model (`make model`), shared by every test that needs it: loaded once.
+enum InstalledModel {
+    static var directory: String {
+        ModelFiles.resolveDirectory(nil).hasPrefix("/") ? ModelFiles.resolveDirectory(nil)
+            : repositoryRoot.appendingPathComponent(ModelFiles.resolveDirectory(nil)).path
+    }
+    static let embedder: Result<SentenceEmbedder, Error> = Result { try SentenceEmbedder(modelDirectory: directory, device: .cpu) }
+}

@@ -1,0 +1,209 @@
+import COpenBLAS
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The BERT encoder of all-MiniLM-L6-v2 on the CPU, over OpenBLAS `sgemm`, followed by mean pooling
+/// and L2 normalisation: what sentence-transformers computes, in float32.
+///
+/// A batch's sequences are packed row after row with no padding: embeddings, projections,
+/// LayerNorm and the feed-forward work row by row, and attention runs per sequence over its real
+/// length, so no mask is needed and no FLOP is spent on padding.
+public final class MiniLMEncoder: @unchecked Sendable {
+    struct Layer {
+        var qkvWeight: [Float], qkvBias: [Float]        // query, key and value stacked: [3H × H]
+        var outWeight: [Float], outBias: [Float]        // [H × H]
+        var attentionNormWeight: [Float], attentionNormBias: [Float]
+        var interWeight: [Float], interBias: [Float]    // [I × H]
+        var ffnOutWeight: [Float], ffnOutBias: [Float]  // [H × I]
+        var outputNormWeight: [Float], outputNormBias: [Float]
+    }
+
+    public let files: ModelFiles
+    let hidden: Int, heads: Int, headSize: Int, intermediate: Int, eps: Float
+    let wordEmbeddings: [Float], positionEmbeddings: [Float], tokenTypeEmbeddings: [Float]
+    let embeddingNormWeight: [Float], embeddingNormBias: [Float]
+    let layers: [Layer]
+
+    public init(files: ModelFiles) throws {
+        self.files = files
+        hidden = files.hiddenSize
+        heads = files.heads
+        headSize = files.hiddenSize / files.heads
+        intermediate = files.intermediateSize
+        eps = files.layerNormEps
+        let weights = try SafeTensors(path: files.weightsPath)
+        let h = hidden, i = intermediate
+        wordEmbeddings = try weights.floats("embeddings.word_embeddings.weight", shape: [files.vocabularySize, h])
+        positionEmbeddings = try weights.floats("embeddings.position_embeddings.weight", shape: [files.maxPositions, h])
+        tokenTypeEmbeddings = try weights.floats("embeddings.token_type_embeddings.weight", shape: [2, h])
+        embeddingNormWeight = try weights.floats("embeddings.LayerNorm.weight", shape: [h])
+        embeddingNormBias = try weights.floats("embeddings.LayerNorm.bias", shape: [h])
+        layers = try (0..<files.layers).map { index in
+            let p = "encoder.layer.\(index)."
+            func w(_ name: String, _ shape: [Int]) throws -> [Float] { try weights.floats(p + name, shape: shape) }
+            return Layer(
+                qkvWeight: try w("attention.self.query.weight", [h, h]) + w("attention.self.key.weight", [h, h])
+                    + w("attention.self.value.weight", [h, h]),
+                qkvBias: try w("attention.self.query.bias", [h]) + w("attention.self.key.bias", [h]) + w("attention.self.value.bias", [h]),
+                outWeight: try w("attention.output.dense.weight", [h, h]), outBias: try w("attention.output.dense.bias", [h]),
+                attentionNormWeight: try w("attention.output.LayerNorm.weight", [h]),
+                attentionNormBias: try w("attention.output.LayerNorm.bias", [h]),
+                interWeight: try w("intermediate.dense.weight", [i, h]), interBias: try w("intermediate.dense.bias", [i]),
+                ffnOutWeight: try w("output.dense.weight", [h, i]), ffnOutBias: try w("output.dense.bias", [h]),
+                outputNormWeight: try w("output.LayerNorm.weight", [h]), outputNormBias: try w("output.LayerNorm.bias", [h]))
+        }
+    }
+
+    /// One L2-normalised vector per token sequence (ids with [CLS]/[SEP], as the tokenizer gives them).
+    public func embed(_ sequences: [[Int32]]) -> [[Float]] {
+        let h = hidden, i = intermediate
+        let rows = sequences.reduce(0) { $0 + $1.count }
+        guard rows > 0 else { return sequences.map { _ in [Float](repeating: 0, count: h) } }
+        var x = [Float](repeating: 0, count: rows * h)
+        var qkv = [Float](repeating: 0, count: rows * 3 * h)
+        var context = [Float](repeating: 0, count: rows * h)
+        var projected = [Float](repeating: 0, count: rows * h)
+        var inter = [Float](repeating: 0, count: rows * i)
+        let offsets = sequences.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+
+        embedTokens(sequences, into: &x)
+        for layer in layers {
+            linear(x, rows: rows, inputs: h, weight: layer.qkvWeight, bias: layer.qkvBias, outputs: 3 * h, into: &qkv)
+            attention(qkv, offsets: offsets, into: &context)
+            linear(context, rows: rows, inputs: h, weight: layer.outWeight, bias: layer.outBias, outputs: h, into: &projected)
+            addAndNormalize(&x, projected, weight: layer.attentionNormWeight, bias: layer.attentionNormBias, rows: rows)
+            linear(x, rows: rows, inputs: h, weight: layer.interWeight, bias: layer.interBias, outputs: i, into: &inter)
+            gelu(&inter)
+            linear(inter, rows: rows, inputs: i, weight: layer.ffnOutWeight, bias: layer.ffnOutBias, outputs: h, into: &projected)
+            addAndNormalize(&x, projected, weight: layer.outputNormWeight, bias: layer.outputNormBias, rows: rows)
+        }
+        return (0..<sequences.count).map { meanPoolNormalized(x, rows: offsets[$0]..<offsets[$0 + 1]) }
+    }
+
+    private func embedTokens(_ sequences: [[Int32]], into x: inout [Float]) {
+        let h = hidden
+        var row = 0
+        for ids in sequences {
+            for (position, id) in ids.enumerated() {
+                let word = Int(id) * h, pos = position * h
+                for c in 0..<h {
+                    x[row * h + c] = wordEmbeddings[word + c] + positionEmbeddings[pos + c] + tokenTypeEmbeddings[c]
+                }
+                row += 1
+            }
+        }
+        x.withUnsafeMutableBufferPointer { buffer in
+            for r in 0..<row { layerNorm(buffer.baseAddress! + r * h, weight: embeddingNormWeight, bias: embeddingNormBias) }
+        }
+    }
+
+    /// out[rows × outputs] = input[rows × inputs] · weightᵀ + bias (torch's [out × in] weight layout).
+    private func linear(_ input: [Float], rows: Int, inputs: Int, weight: [Float], bias: [Float], outputs: Int,
+                        into out: inout [Float]) {
+        out.withUnsafeMutableBufferPointer { o in
+            bias.withUnsafeBufferPointer { b in
+                for r in 0..<rows { (o.baseAddress! + r * outputs).update(from: b.baseAddress!, count: outputs) }
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputs), Int32(inputs),
+                        1, input, Int32(inputs), weight, Int32(inputs), 1, o.baseAddress, Int32(outputs))
+        }
+    }
+
+    /// Scaled dot-product attention per sequence and head; writes each head's context into its columns.
+    private func attention(_ qkv: [Float], offsets: [Int], into context: inout [Float]) {
+        let h = hidden, d = headSize, stride = 3 * h
+        let scale = 1 / Float(d).squareRoot()
+        let longest = zip(offsets.dropFirst(), offsets).map { $0 - $1 }.max() ?? 0
+        var scores = [Float](repeating: 0, count: longest * longest)
+        qkv.withUnsafeBufferPointer { qkv in
+            context.withUnsafeMutableBufferPointer { ctx in
+                scores.withUnsafeMutableBufferPointer { s in
+                    for (start, end) in zip(offsets, offsets.dropFirst()) where end > start {
+                        let n = end - start
+                        for head in 0..<heads {
+                            let q = qkv.baseAddress! + start * stride + head * d
+                            let k = q + h, v = q + 2 * h
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(d),
+                                        scale, q, Int32(stride), k, Int32(stride), 0, s.baseAddress, Int32(n))
+                            for r in 0..<n { softmax(s.baseAddress! + r * n, count: n) }
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(d), Int32(n),
+                                        1, s.baseAddress, Int32(n), v, Int32(stride), 0,
+                                        ctx.baseAddress! + start * h + head * d, Int32(h))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func softmax(_ row: UnsafeMutablePointer<Float>, count: Int) {
+        var maximum = -Float.infinity
+        for j in 0..<count { maximum = max(maximum, row[j]) }
+        var sum: Float = 0
+        for j in 0..<count {
+            let e = expf(row[j] - maximum)
+            row[j] = e
+            sum += e
+        }
+        let inverse = 1 / sum
+        for j in 0..<count { row[j] *= inverse }
+    }
+
+    /// x = LayerNorm(x + delta), row by row.
+    private func addAndNormalize(_ x: inout [Float], _ delta: [Float], weight: [Float], bias: [Float], rows: Int) {
+        let h = hidden
+        x.withUnsafeMutableBufferPointer { xs in
+            delta.withUnsafeBufferPointer { ds in
+                for i in 0..<(rows * h) { xs[i] += ds[i] }
+            }
+            for r in 0..<rows { layerNorm(xs.baseAddress! + r * h, weight: weight, bias: bias) }
+        }
+    }
+
+    private func layerNorm(_ row: UnsafeMutablePointer<Float>, weight: [Float], bias: [Float]) {
+        let h = hidden
+        var mean: Float = 0
+        for c in 0..<h { mean += row[c] }
+        mean /= Float(h)
+        var variance: Float = 0
+        for c in 0..<h {
+            let centered = row[c] - mean
+            variance += centered * centered
+        }
+        let inverse = 1 / (variance / Float(h) + eps).squareRoot()
+        for c in 0..<h { row[c] = (row[c] - mean) * inverse * weight[c] + bias[c] }
+    }
+
+    /// BERT's exact GELU, 0.5·x·(1 + erf(x/√2)), split over the cores.
+    private func gelu(_ values: inout [Float]) {
+        let count = values.count
+        let chunks = max(1, min(ProcessInfo.processInfo.activeProcessorCount, count / 65_536))
+        values.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let base = buffer.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                let lower = chunk * count / chunks, upper = (chunk + 1) * count / chunks
+                for j in lower..<upper {
+                    let v = base[j]
+                    base[j] = 0.5 * v * (1 + erff(v * 0.70710678118654752))
+                }
+            }
+        }
+    }
+
+    private func meanPoolNormalized(_ x: [Float], rows: Range<Int>) -> [Float] {
+        let h = hidden
+        var pooled = [Float](repeating: 0, count: h)
+        for r in rows {
+            for c in 0..<h { pooled[c] += x[r * h + c] }
+        }
+        var norm: Float = 0
+        for c in 0..<h {
+            pooled[c] /= Float(max(rows.count, 1))
+            norm += pooled[c] * pooled[c]
+        }
+        let inverse = 1 / max(norm.squareRoot(), 1e-12)
+        return pooled.map { $0 * inverse }
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// Where the encoder runs.
+public enum EmbeddingDevice: String, Sendable, CaseIterable {
+    case cpu, cuda
+}
+
+/// Texts → normalised 384-d vectors: the tokenizer and an encoder backend behind one seam, so a
+/// CUDA backend can take the CPU's place without the embedding stage knowing.
+public struct SentenceEmbedder: Sendable {
+    public let tokenizer: WordPieceTokenizer
+    public let device: EmbeddingDevice
+    private let encoder: MiniLMEncoder
+    public var dimension: Int { encoder.files.hiddenSize }
+
+    /// Loads the model. `.cuda` fails here, before any work, when no usable CUDA device exists:
+    /// there is no CPU fallback.
+    public init(modelDirectory: String, device: EmbeddingDevice) throws {
+        if device == .cuda { try Self.requireCUDA() }
+        let files = try ModelFiles(directory: modelDirectory)
+        tokenizer = try WordPieceTokenizer(vocabularyFile: files.vocabularyPath, maxLength: files.maxSequenceLength)
+        encoder = try MiniLMEncoder(files: files)
+        self.device = device
+    }
+
+    public func embed(_ texts: [String]) -> [[Float]] {
+        encoder.embed(texts.map(tokenizer.encode))
+    }
+
+    public func embed(tokenIDs: [[Int32]]) -> [[Float]] {
+        encoder.embed(tokenIDs)
+    }
+
+    static func requireCUDA() throws {
+        guard let driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL) else {
+            throw ModelError.deviceUnavailable(reason: "the CUDA driver (libcuda.so.1) is not installed on this machine")
+        }
+        dlclose(driver)
+        throw ModelError.deviceUnavailable(reason: "a CUDA driver is present, but this build has no CUDA encoder yet")
+    }
+}

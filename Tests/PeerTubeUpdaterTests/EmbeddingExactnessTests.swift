@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+@testable import PeerTubeUpdater
+
+/// Our tokenizer and encoder against the independent reference (`../shared/tools/minilm_ref.py`:
+/// HF tokenizers + a float64 numpy forward pass), on the committed texts of TestResources/embeddings.
+@Suite struct EmbeddingExactnessTests {
+    static let texts: [String] = try! JSONDecoder().decode([String].self, from: Data(contentsOf: URL(fileURLWithPath: testResource("embeddings/texts.json"))))
+    static let referenceIDs: [[Int32]] = try! JSONDecoder().decode([[Int32]].self, from: Data(contentsOf: URL(fileURLWithPath: testResource("embeddings/ref-token-ids.json"))))
+    static let referenceVectors: [[Float]] = {
+        let data = try! Data(contentsOf: URL(fileURLWithPath: testResource("embeddings/ref-vectors.f32")))
+        let floats = data.withUnsafeBytes { raw in
+            (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+        }
+        return stride(from: 0, to: floats.count, by: 384).map { Array(floats[$0..<($0 + 384)]) }
+    }()
+
+    @Test func theReferenceDataIsComplete() {
+        #expect(Self.texts.count >= 250)
+        #expect(Self.referenceIDs.count == Self.texts.count && Self.referenceVectors.count == Self.texts.count)
+        #expect(Self.referenceIDs.contains { $0.count == 256 })  // truncation is exercised
+    }
+
+    @Test func tokenIDsAreIdenticalForEveryText() throws {
+        let embedder = try InstalledModel.embedder.get()
+        var mismatches: [String] = []
+        for (text, expected) in zip(Self.texts, Self.referenceIDs) {
+            let got = embedder.tokenizer.encode(text)
+            if got != expected { mismatches.append("\(text.debugDescription.prefix(80)): got \(got.prefix(12))…, expected \(expected.prefix(12))…") }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) texts differ:\n\(mismatches.prefix(10).joined(separator: "\n"))")
+    }
+
+    @Test func vectorsMatchTheReference() throws {
+        let embedder = try InstalledModel.embedder.get()
+        let vectors = embedder.embed(tokenIDs: Self.referenceIDs)
+        var worstCosine: Float = 1, worstDiff: Float = 0
+        for (got, expected) in zip(vectors, Self.referenceVectors) {
+            let cosine = zip(got, expected).reduce(0) { $0 + $1.0 * $1.1 }
+            let diff = zip(got, expected).map { abs($0 - $1) }.max() ?? 0
+            worstCosine = min(worstCosine, cosine)
+            worstDiff = max(worstDiff, diff)
+        }
+        #expect(worstCosine >= 0.9999, "worst cosine \(worstCosine)")
+        #expect(worstDiff <= 2e-4, "worst max |diff| \(worstDiff)")
+    }
+
+    @Test func batchingDoesNotChangeVectors() throws {
+        let embedder = try InstalledModel.embedder.get()
+        let sample = Array(Self.texts.prefix(12))
+        let together = embedder.embed(sample)
+        for (text, vector) in zip(sample, together) {
+            let alone = embedder.embed([text])[0]
+            #expect(zip(alone, vector).allSatisfy { abs($0 - $1) < 1e-5 })
+        }
+    }
+}
