@@ -8,7 +8,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "updater-bench",
         abstract: "Throughput figures of the updater's stages, as medians of several runs.",
-        subcommands: [MergeBench.self],
+        subcommands: [MergeBench.self, EmbedBench.self],
         defaultSubcommand: MergeBench.self
     )
 }

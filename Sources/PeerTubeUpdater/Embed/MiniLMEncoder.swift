@@ -25,9 +25,13 @@ public final class MiniLMEncoder: @unchecked Sendable {
     let wordEmbeddings: [Float], positionEmbeddings: [Float], tokenTypeEmbeddings: [Float]
     let embeddingNormWeight: [Float], embeddingNormBias: [Float]
     let layers: [Layer]
+    /// Forward passes run side by side, one per core.
+    let workers: Int
 
-    public init(files: ModelFiles) throws {
+    public init(files: ModelFiles, workers: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         self.files = files
+        self.workers = max(1, workers)
+        openblas_set_num_threads(1)
         hidden = files.hiddenSize
         heads = files.heads
         headSize = files.hiddenSize / files.heads
@@ -57,7 +61,40 @@ public final class MiniLMEncoder: @unchecked Sendable {
     }
 
     /// One L2-normalised vector per token sequence (ids with [CLS]/[SEP], as the tokenizer gives them).
+    ///
+    /// The sequences are split into one token-balanced group per core, and each group runs the whole
+    /// forward pass on its own thread with single-threaded BLAS. Threaded BLAS inside one pass left
+    /// its workers spinning in sched_yield through every non-GEMM step (17% of the time, measured).
     public func embed(_ sequences: [[Int32]]) -> [[Float]] {
+        let groups = Self.balancedGroups(sequences.map(\.count), count: workers)
+        guard groups.count > 1 else { return forward(sequences) }
+        let results = UnsafeMutableBufferPointer<[[Float]]>.allocate(capacity: groups.count)
+        results.initialize(repeating: [])
+        defer { results.deallocate() }
+        nonisolated(unsafe) let output = results
+        DispatchQueue.concurrentPerform(iterations: groups.count) { index in
+            output[index] = forward(Array(sequences[groups[index]]))
+        }
+        return results.flatMap { $0 }
+    }
+
+    /// Contiguous ranges of roughly equal token totals, in order.
+    static func balancedGroups(_ lengths: [Int], count: Int) -> [Range<Int>] {
+        let total = lengths.reduce(0, +)
+        guard count > 1, lengths.count > 1, total > 0 else { return [0..<lengths.count] }
+        var groups: [Range<Int>] = [], start = 0, running = 0
+        for (index, length) in lengths.enumerated() {
+            running += length
+            if groups.count < count - 1, running * count >= total * (groups.count + 1), index + 1 < lengths.count {
+                groups.append(start..<(index + 1))
+                start = index + 1
+            }
+        }
+        groups.append(start..<lengths.count)
+        return groups
+    }
+
+    private func forward(_ sequences: [[Int32]]) -> [[Float]] {
         let h = hidden, i = intermediate
         let rows = sequences.reduce(0) { $0 + $1.count }
         guard rows > 0 else { return sequences.map { _ in [Float](repeating: 0, count: h) } }
@@ -176,20 +213,35 @@ public final class MiniLMEncoder: @unchecked Sendable {
         for c in 0..<h { row[c] = (row[c] - mean) * inverse * weight[c] + bias[c] }
     }
 
-    /// BERT's exact GELU, 0.5·x·(1 + erf(x/√2)), split over the cores.
+    /// BERT's GELU, 0.5·x·(1 + erf(x/√2)). glibc's erff took 11% of the encoder's time; this rational
+    /// approximation of erf (odd polynomial over even polynomial, inputs clamped to ±4 where erf is ±1
+    /// in float32) has no branch and no exp, so it vectorises; max |error| 4.3e-7 against math.erf.
     private func gelu(_ values: inout [Float]) {
-        let count = values.count
-        let chunks = max(1, min(ProcessInfo.processInfo.activeProcessorCount, count / 65_536))
         values.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let base = buffer.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                let lower = chunk * count / chunks, upper = (chunk + 1) * count / chunks
-                for j in lower..<upper {
-                    let v = base[j]
-                    base[j] = 0.5 * v * (1 + erff(v * 0.70710678118654752))
-                }
+            for j in buffer.indices {
+                let v = buffer[j]
+                buffer[j] = 0.5 * v * (1 + Self.erf(v * 0.70710678118654752))
             }
         }
+    }
+
+    @inline(__always)
+    static func erf(_ input: Float) -> Float {
+        let x = min(max(input, -4), 4)
+        let x2 = x * x
+        var p: Float = -2.72614225801306e-10
+        p = p * x2 + 2.77068142495902e-08
+        p = p * x2 - 2.10102402082508e-06
+        p = p * x2 - 5.69250639462346e-05
+        p = p * x2 - 7.34990630326855e-04
+        p = p * x2 - 2.95459980854025e-03
+        p = p * x2 - 1.60960333262415e-02
+        var q: Float = -1.45660718464996e-05
+        q = q * x2 - 2.13374055278905e-04
+        q = q * x2 - 1.68282697438203e-03
+        q = q * x2 - 7.37332916720468e-03
+        q = q * x2 - 1.42647390514189e-02
+        return x * p / q
     }
 
     private func meanPoolNormalized(_ x: [Float], rows: Range<Int>) -> [Float] {
