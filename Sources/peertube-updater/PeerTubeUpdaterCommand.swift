@@ -16,6 +16,7 @@ struct PeerTubeUpdaterCommand: ParsableCommand {
         subcommands: [
             StagingCommand.self,
             MergeCommand.self,
+            EmbedCommand.self,
             PopularityCommand.self,
             LockCommand.self,
             FixtureCommand.self,

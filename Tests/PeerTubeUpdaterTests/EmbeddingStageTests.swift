@@ -1,0 +1,166 @@
+import Foundation
+import GRDB
+import Testing
+@testable import PeerTubeUpdater
+
+@Suite struct EmbeddingStageTests {
+    private func vectors(_ path: String) throws -> [String: (rowid: Int64, vector: [Float], dim: Int, model: String)] {
+        try DatabaseFile.open(path, role: "test", access: .readOnly).read { db in
+            var result: [String: (Int64, [Float], Int, String)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT rowid, video_id, embedding, embedding_dim, model_name FROM video_embeddings") {
+                let data: Data = row["embedding"]
+                let floats = data.withUnsafeBytes { raw in
+                    (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+                }
+                result[row["video_id"]] = (row["rowid"], floats, row["embedding_dim"], row["model_name"])
+            }
+            return result
+        }
+    }
+
+    private func stagingWithVideos(_ count: Int, in dir: TempDir) throws -> String {
+        let path = dir.path("staging.db")
+        try makeDatabase(at: path, prod: false).write { db in
+            for index in 0..<count {
+                try VideoRow(id: "v\(index)", host: "a.example", title: "Video number \(index) about cooking soup").insert(db)
+            }
+        }
+        return path
+    }
+
+    @Test func embedsEveryVideoOnceWithTheDesignText() throws {
+        let embedder = try InstalledModel.embedder.get()
+        let dir = try TempDir()
+        let path = try stagingWithVideos(20, in: dir)
+        try DatabaseFile.open(path, role: "test", access: .readWrite).write { db in
+            try db.execute(sql: """
+                UPDATE videos SET description = '  Full description.  ', tags_json = '["soup", " ", "winter"]',
+                    category = 'Food', channel_name = 'Cooking 🍲', comments_count = 0 WHERE video_id = 'v3'
+                """)
+        }
+        let first = try EmbeddingStage.run(dbPath: path, embedder: embedder, options: .init(batchSize: 8), logger: quietLogger)
+        #expect(first == .init(candidates: 20, embedded: 20, withoutText: 0, durationMs: first.durationMs))
+        let stored = try vectors(path)
+        #expect(stored.count == 20)
+        let expectedText = "Video number 3 about cooking soup\nFull description.\ntags: soup, winter\ncategory: Food\nchannel: Cooking 🍲\ncomments_count: 0"
+        let expected = embedder.embed([expectedText])[0]
+        let got = try #require(stored["v3"])
+        #expect(got.dim == 384 && got.model == "all-MiniLM-L6-v2")
+        #expect(zip(got.vector, expected).allSatisfy { abs($0 - $1) < 1e-5 })
+
+        let again = try EmbeddingStage.run(dbPath: path, embedder: embedder, logger: quietLogger)
+        #expect(again.candidates == 0 && again.embedded == 0)
+    }
+
+    @Test func forceReEmbedsInPlaceKeepingRowids() throws {
+        let embedder = try InstalledModel.embedder.get()
+        let dir = try TempDir()
+        let path = try stagingWithVideos(6, in: dir)
+        _ = try EmbeddingStage.run(dbPath: path, embedder: embedder, logger: quietLogger)
+        let before = try vectors(path)
+        try DatabaseFile.open(path, role: "test", access: .readWrite).write { db in
+            try db.execute(sql: "UPDATE videos SET title = 'Completely different: trains in the mountains' WHERE video_id = 'v1'")
+        }
+        let forced = try EmbeddingStage.run(dbPath: path, embedder: embedder, options: .init(force: true), logger: quietLogger)
+        #expect(forced.embedded == 6)
+        let after = try vectors(path)
+        #expect(after.mapValues(\.rowid) == before.mapValues(\.rowid))
+        #expect(after["v1"]!.vector != before["v1"]!.vector)
+        #expect(after["v2"]!.vector == before["v2"]!.vector)
+    }
+
+    @Test func hostileTextIsHandled() throws {
+        let embedder = try InstalledModel.embedder.get()
+        let dir = try TempDir()
+        let path = try stagingWithVideos(0, in: dir)
+        try DatabaseFile.open(path, role: "test", access: .readWrite).write { db in
+            // Invalid UTF-8, an embedded NUL, a 20k-character description, and a video with no text at all.
+            try db.execute(sql: """
+                INSERT INTO videos(video_id, instance_domain, title, description, last_checked_at) VALUES
+                  ('bad-utf8', 'a.example', CAST(x'41fffe42c3' AS TEXT), NULL, 0),
+                  ('nul', 'a.example', 'before' || char(0) || 'after', NULL, 0),
+                  ('huge', 'a.example', 'Huge', substr(replace(hex(zeroblob(10000)), '00', 'word '), 1, 20000), 0),
+                  ('empty', 'a.example', '   ', NULL, 0)
+                """)
+        }
+        let result = try EmbeddingStage.run(dbPath: path, embedder: embedder, logger: quietLogger)
+        #expect(result.embedded == 3 && result.withoutText == 1)
+        let stored = try vectors(path)
+        for id in ["bad-utf8", "nul", "huge"] {
+            let norm = stored[id].map { $0.vector.reduce(0) { $0 + $1 * $1 } } ?? 0
+            #expect(abs(norm - 1) < 1e-4, "\(id)")
+        }
+    }
+
+    @Test func anInterruptedRunKeepsItsBatchesAndResumes() throws {
+        let dir = try TempDir()
+        let path = try stagingWithVideos(160, in: dir)
+        let model = InstalledModel.directory
+        let run = try startUpdater(["embed", "--db", path, "--batch-size", "8", "--model-dir", model])
+        let deadline = Date().addingTimeInterval(60)
+        var committed = 0
+        while committed < 16, Date() < deadline, run.process.isRunning {
+            Thread.sleep(forTimeInterval: 0.05)
+            committed = (try? DatabaseFile.open(path, role: "test", access: .readOnly).read { try $0.rowCount(of: "video_embeddings") }) ?? 0
+        }
+        kill(run.process.processIdentifier, SIGKILL)
+        _ = run.wait()
+        let kept = try DatabaseFile.open(path, role: "test", access: .readOnly).read { try $0.rowCount(of: "video_embeddings") }
+        #expect(kept >= 16 && kept < 160 && kept % 8 == 0, "kept \(kept)")  // whole batches only
+
+        let resumed = try runUpdater(["embed", "--db", path, "--batch-size", "32", "--model-dir", model])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stdout.contains("videos_to_embed=\(160 - kept)"), "\(resumed.stdout)")
+        let (total, integrity) = try DatabaseFile.open(path, role: "test", access: .readOnly).read { db in
+            (try db.rowCount(of: "video_embeddings"), try db.integrityCheck())
+        }
+        #expect(total == 160 && integrity == ["ok"])
+    }
+
+    @Test func embeddingTextFollowsTheDesign() {
+        #expect(EmbeddingText(title: " T ", tagsJSON: "\"solo\"", commentsCount: 3).text == "T\ntags: solo\ncomments_count: 3")
+        #expect(EmbeddingText(title: "T", tagsJSON: "not json, really").text == "T\ntags: not json, really")
+        #expect(EmbeddingText(title: "T", tagsJSON: "null").text == "T")
+        #expect(EmbeddingText(tagsJSON: "[1, \"two\"]").text == "tags: 1, two")
+        #expect(EmbeddingText(title: "  ", description: "\n").text == nil)
+    }
+}
+
+@Suite struct ModelFilesTests {
+    private func copyOfModel(in dir: TempDir) throws -> String {
+        let copy = dir.path("model")
+        try FileManager.default.copyItem(atPath: InstalledModel.directory, toPath: copy)
+        return copy
+    }
+
+    @Test func aMissingModelNamesMakeModel() {
+        let error = #expect(throws: ModelError.self) { try SentenceEmbedder(modelDirectory: "/nonexistent/model", device: .cpu) }
+        #expect(error?.description.contains("make model") == true)
+    }
+
+    @Test func aTruncatedWeightsFileIsRefused() throws {
+        let dir = try TempDir()
+        let copy = try copyOfModel(in: dir)
+        let weights = try Data(contentsOf: URL(fileURLWithPath: copy + "/model.safetensors"))
+        try weights.prefix(1_000_000).write(to: URL(fileURLWithPath: copy + "/model.safetensors"))
+        let error = #expect(throws: ModelError.self) { try SentenceEmbedder(modelDirectory: copy, device: .cpu) }
+        #expect(error?.description.contains("truncated") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("make model") == true)
+    }
+
+    @Test func aWrongShapeIsRefused() throws {
+        let dir = try TempDir()
+        let copy = try copyOfModel(in: dir)
+        // A config that promises a wider model than the weights hold.
+        let config = try String(contentsOfFile: copy + "/config.json", encoding: .utf8)
+            .replacingOccurrences(of: "\"intermediate_size\": 1536", with: "\"intermediate_size\": 2048")
+        try config.write(toFile: copy + "/config.json", atomically: true, encoding: .utf8)
+        let error = #expect(throws: ModelError.self) { try SentenceEmbedder(modelDirectory: copy, device: .cpu) }
+        #expect(error?.description.contains("expected F32 [2048, 384]") == true, "\(String(describing: error))")
+    }
+
+    @Test func gpuWithoutCUDAFailsBeforeAnyWork() {
+        let error = #expect(throws: ModelError.self) { try SentenceEmbedder(modelDirectory: "/nonexistent", device: .cuda) }
+        #expect(error?.description.contains("no CPU fallback") == true)
+    }
+}
