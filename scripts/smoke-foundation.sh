@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end run of what the updater can do today, on the embedded default data: generate a
-# deterministic mini-prod and a staging DB with new rows, merge, score popularity, and check the
-# result. The crawl, embedding, ANN and similarity stages, and the Smoke test suite, join later.
+# deterministic mini-prod and a staging DB with new rows, embed staging's videos with the real model,
+# merge, score popularity, and check the result. The crawl, ANN and similarity stages, and the Smoke
+# test suite, join later.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.build/debug/peertube-updater
@@ -14,6 +15,8 @@ fail() { echo "smoke-cpu: FAIL: $*" >&2; echo "artifacts: $dir" >&2; exit 1; }
 "$bin" fixture generate --prod-db "$prod" --staging-db "$staging" --videos 2000 --new-videos 300 \
   --channels 30 --new-channels 5 --instances 3 --log-file "$log"
 cp "$prod" "$dir/mini-prod.before.db"
+"$bin" embed --db "$staging" --force --log-file "$log"
+grep -q 'embeddings: device=cpu' "$log" || fail "embeddings did not log device=cpu"
 echo "staging deltas (new rows per table):"
 "$bin" merge --prod-db "$prod" --staging-db "$staging" --dry-run | tee "$dir/deltas.tsv"
 "$bin" merge --prod-db "$prod" --staging-db "$staging" --log-file "$log"
@@ -23,4 +26,4 @@ echo "staging deltas (new rows per table):"
 "$bin" merge --prod-db "$prod" --staging-db "$staging" --dry-run | grep -v 'new_rows=0$' && fail "rows left unmerged"
 "$bin" lock status --prod-db "$prod" | grep -q '^free' || fail "lock not released"
 grep -q 'merged table=videos strategy=INSERT_ONLY rows_before=2000 rows_after=2300' "$log" || fail "videos delta"
-echo "smoke-cpu: PASS (foundation stages: staging deltas, merge, popularity, lock). Artifacts: $dir"
+echo "smoke-cpu: PASS (stages: embeddings, staging deltas, merge, popularity, lock). Artifacts: $dir"

@@ -8,10 +8,7 @@ import Testing
     static let texts: [String] = try! JSONDecoder().decode([String].self, from: Data(contentsOf: URL(fileURLWithPath: testResource("embeddings/texts.json"))))
     static let referenceIDs: [[Int32]] = try! JSONDecoder().decode([[Int32]].self, from: Data(contentsOf: URL(fileURLWithPath: testResource("embeddings/ref-token-ids.json"))))
     static let referenceVectors: [[Float]] = {
-        let data = try! Data(contentsOf: URL(fileURLWithPath: testResource("embeddings/ref-vectors.f32")))
-        let floats = data.withUnsafeBytes { raw in
-            (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-        }
+        let floats = EmbeddingBlob.decode(try! Data(contentsOf: URL(fileURLWithPath: testResource("embeddings/ref-vectors.f32"))))
         return stride(from: 0, to: floats.count, by: 384).map { Array(floats[$0..<($0 + 384)]) }
     }()
 

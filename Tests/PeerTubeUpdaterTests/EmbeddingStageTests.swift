@@ -8,11 +8,7 @@ import Testing
         try DatabaseFile.open(path, role: "test", access: .readOnly).read { db in
             var result: [String: (Int64, [Float], Int, String)] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT rowid, video_id, embedding, embedding_dim, model_name FROM video_embeddings") {
-                let data: Data = row["embedding"]
-                let floats = data.withUnsafeBytes { raw in
-                    (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-                }
-                result[row["video_id"]] = (row["rowid"], floats, row["embedding_dim"], row["model_name"])
+                result[row["video_id"]] = (row["rowid"], EmbeddingBlob.decode(row["embedding"] as Data), row["embedding_dim"], row["model_name"])
             }
             return result
         }

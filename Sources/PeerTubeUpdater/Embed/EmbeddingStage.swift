@@ -80,7 +80,7 @@ public enum EmbeddingStage {
                         embedding_dim = excluded.embedding_dim, model_name = excluded.model_name, created_at = excluded.created_at
                     """)
                 for ((videoID, host), vector) in zip(keys, vectors) {
-                    try insert.execute(arguments: [videoID, host, Self.blob(vector), vector.count, ModelFiles.modelName, createdAt])
+                    try insert.execute(arguments: [videoID, host, EmbeddingBlob.encode(vector), vector.count, ModelFiles.modelName, createdAt])
                 }
             }
             result.embedded += vectors.count
@@ -90,13 +90,6 @@ public enum EmbeddingStage {
         let rate = Double(result.embedded) / max(Double(result.durationMs) / 1000, 0.001)
         logger.info("embeddings: embedded \(result.embedded) videos, \(result.withoutText) without text, in \(result.durationMs)ms (\(String(format: "%.1f", rate)) texts/s)")
         return result
-    }
-
-    /// float32 little-endian, as PeerTube-browser stores them.
-    public static func blob(_ vector: [Float]) -> Data {
-        var data = Data(capacity: vector.count * 4)
-        for value in vector { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-        return data
     }
 
     /// ISO-8601 UTC with an explicit offset, as Python's `datetime.now(timezone.utc).isoformat()`.

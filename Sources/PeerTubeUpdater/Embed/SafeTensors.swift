@@ -41,12 +41,6 @@ public final class SafeTensors: @unchecked Sendable {
         guard entry.dtype == "F32", entry.shape == shape, entry.range.count == shape.reduce(1, *) * 4 else {
             throw ModelError.invalid(path: path, reason: "tensor \(name) is \(entry.dtype) \(entry.shape), expected F32 \(shape)")
         }
-        return [Float](unsafeUninitializedCapacity: shape.reduce(1, *)) { buffer, count in
-            data.withUnsafeBytes { raw in
-                let bytes = UnsafeRawBufferPointer(rebasing: raw[entry.range])
-                for i in 0..<buffer.count { buffer[i] = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))) }
-            }
-            count = buffer.count
-        }
+        return data.withUnsafeBytes { EmbeddingBlob.decode(UnsafeRawBufferPointer(rebasing: $0[entry.range])) }
     }
 }

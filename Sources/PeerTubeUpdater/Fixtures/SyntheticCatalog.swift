@@ -129,8 +129,7 @@ public struct SyntheticCatalog: Sendable {
             ])
             if content.withEmbeddings {
                 randomUnitVector(&vector, &rng)
-                let blob = vector.withUnsafeBytes { Data($0) }  // float32, little-endian on every target we run
-                try embedding.execute(arguments: [videoID, host, blob, embeddingDim])
+                try embedding.execute(arguments: [videoID, host, EmbeddingBlob.encode(vector), embeddingDim])
             }
         }
     }

@@ -1,7 +1,13 @@
+extension Duration {
+    /// The duration in seconds, as a Double.
+    public var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
 extension ContinuousClock.Instant {
     /// Whole milliseconds since this instant.
     public var elapsedMilliseconds: Int {
-        let elapsed = ContinuousClock.now - self
-        return Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+        Int(((ContinuousClock.now - self).seconds * 1000).rounded(.down))
     }
 }

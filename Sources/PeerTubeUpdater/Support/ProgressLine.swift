@@ -24,7 +24,7 @@ public struct ProgressLine: Sendable {
         let now = ContinuousClock.now
         guard now - lastLine >= .seconds(interval) || done >= total else { return }
         lastLine = now
-        let elapsed = Double((now - start).components.attoseconds) / 1e18 + Double((now - start).components.seconds)
+        let elapsed = (now - start).seconds
         let rate = Double(done) / max(elapsed, 1e-3)
         let remaining = rate > 0 ? Double(max(total - done, 0)) / rate : 0
         let percent = total > 0 ? 100 * Double(done) / Double(total) : 100

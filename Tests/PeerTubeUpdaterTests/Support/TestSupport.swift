@@ -83,7 +83,7 @@ func insertEmbedding(_ id: String, _ host: String, firstValue: Float, _ db: Data
     try db.execute(sql: """
         INSERT INTO video_embeddings(video_id, instance_domain, embedding, embedding_dim, model_name, created_at)
         VALUES (?, ?, ?, 384, 'all-MiniLM-L6-v2', '2026-01-01T00:00:00+00:00')
-        """, arguments: [id, host, vector.withUnsafeBytes { Data($0) }])
+        """, arguments: [id, host, EmbeddingBlob.encode(vector)])
 }
 
 /// Fingerprints of every table of a DB file, for "unchanged" assertions.
