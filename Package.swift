@@ -17,11 +17,20 @@ let package = Package(
     targets: [
         // OpenBLAS's CBLAS (Debian's libopenblas-dev): the MiniLM forward pass runs on its sgemm.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // FAISS (Debian's libfaiss-dev ships C++ only): a small extern "C" shim over what we use.
+        .target(
+            name: "CFaissShim",
+            linkerSettings: [
+                .linkedLibrary("faiss"), .linkedLibrary("gomp"), .linkedLibrary("blas"),
+                .linkedLibrary("lapack"), .linkedLibrary("m"),
+            ]
+        ),
         // All production code: storage, stages, worker.
         .target(
             name: "PeerTubeUpdater",
             dependencies: [
                 "COpenBLAS",
+                "CFaissShim",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],

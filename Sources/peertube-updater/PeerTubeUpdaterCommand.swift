@@ -17,6 +17,7 @@ struct PeerTubeUpdaterCommand: ParsableCommand {
             StagingCommand.self,
             MergeCommand.self,
             EmbedCommand.self,
+            ANNCommand.self,
             PopularityCommand.self,
             LockCommand.self,
             FixtureCommand.self,

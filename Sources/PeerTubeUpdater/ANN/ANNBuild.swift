@@ -1,0 +1,145 @@
+import Foundation
+import GRDB
+import Logging
+
+public enum ANNError: Error, CustomStringConvertible, Equatable {
+    case noEmbeddings(path: String)
+    case nlistTooLarge(nlist: Int, vectors: Int)
+    case badParameters(String)
+    case gpuUnavailable
+
+    public var description: String {
+        switch self {
+        case .noEmbeddings(let path):
+            return "ANN build: \(path) holds no usable embeddings"
+        case let .nlistTooLarge(nlist, vectors):
+            return "ANN build: --nlist \(nlist) is larger than the \(vectors) embeddings to index; use --nlist \(max(1, vectors / 39)) or less"
+        case .badParameters(let message):
+            return "ANN build: \(message)"
+        case .gpuUnavailable:
+            return "ANN build: --gpu needs a usable CUDA device, and there is no CPU fallback: this machine has none (libcuda.so.1 not found) or this build has no GPU ANN yet"
+        }
+    }
+}
+
+/// The meta JSON written beside the index (DESIGN §2). `total` equals the vectors in the index.
+public struct ANNMeta: Codable, Equatable, Sendable {
+    public var builtAt: String
+    public var total: Int
+    public var embeddingDim: Int
+    public var modelName: String
+    public var indexType = "IVFPQ"
+    public var nlist: Int
+    public var m: Int
+    public var nbits: Int
+    public var normalized = true
+    public var acceleration: String
+    public var idSource = "video_embeddings.rowid"
+
+    enum CodingKeys: String, CodingKey {
+        case builtAt = "built_at", total, embeddingDim = "embedding_dim", modelName = "model_name",
+             indexType = "index_type", nlist, m, nbits, normalized, acceleration, idSource = "id_source"
+    }
+
+    public static func read(_ path: String) throws -> ANNMeta {
+        try JSONDecoder().decode(ANNMeta.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+}
+
+/// DESIGN §1 stage 10: a full rebuild of the FAISS IVF-PQ index over prod's embeddings (inner
+/// product on L2-normalised vectors, ids = `video_embeddings.rowid`), published atomically.
+public enum ANNBuild {
+    public enum Mode: String, Sendable { case cpu, gpu }
+
+    public struct Options: Sendable {
+        public var nlist: Int
+        public var m = 32
+        public var nbits = 8
+        public var trainSample = 200_000
+        public var batchSize = 5_000
+        public var mode: Mode = .cpu
+        public init(nlist: Int, m: Int = 32, nbits: Int = 8, trainSample: Int = 200_000, mode: Mode = .cpu) {
+            self.nlist = nlist
+            self.m = m
+            self.nbits = nbits
+            self.trainSample = trainSample
+            self.mode = mode
+        }
+    }
+
+    public struct Result: Sendable {
+        public var meta: ANNMeta
+        public var skippedRows: Int
+        public var trainingVectors: Int
+        public var durationMs: Int
+    }
+
+    /// FAISS warns below this many training points per list.
+    static let pointsPerListWanted = 39
+
+    public static func run(dbPath: String, indexPath: String, metaPath: String, options: Options,
+                           logger: Logger) throws -> Result {
+        // Refuse before reading or touching anything: the published index stays as it is.
+        if options.mode == .gpu { throw ANNError.gpuUnavailable }
+        guard options.nlist > 0, options.m > 0, (1...16).contains(options.nbits), options.trainSample > 0 else {
+            throw ANNError.badParameters("nlist, m and train-sample must be > 0 and nbits in 1...16")
+        }
+        let clock = ContinuousClock.now
+        let prod = try DatabaseFile.open(dbPath, role: "prod DB", access: .readOnly)
+        guard let scan = try prod.read({ db -> EmbeddingScan? in
+            try DatabaseFile.requireTables(["video_embeddings"], in: db, role: "prod DB", path: dbPath)
+            return try EmbeddingScan(db)
+        }), scan.valid > 0 else { throw ANNError.noEmbeddings(path: dbPath) }
+        guard scan.dimension % options.m == 0 else {
+            throw ANNError.badParameters("--m \(options.m) does not divide the embedding dimension \(scan.dimension)")
+        }
+        guard options.nlist <= scan.valid else { throw ANNError.nlistTooLarge(nlist: options.nlist, vectors: scan.valid) }
+        FaissIndex.setThreads(openMP: 1, blas: 1)
+        logger.info("ann: mode=\(options.mode.rawValue) vectors=\(scan.valid) skipped=\(scan.skipped) dim=\(scan.dimension) nlist=\(options.nlist) m=\(options.m) nbits=\(options.nbits) blas=\(FaissIndex.blasDescription)")
+        if scan.valid < options.nlist * pointsPerListWanted {
+            logger.warning("ann: \(scan.valid) vectors for \(options.nlist) lists is under \(pointsPerListWanted) per list; clustering will be coarse (lower --nlist)")
+        }
+        let pqWanted = pointsPerListWanted << options.nbits
+        if min(options.trainSample, scan.valid) < pqWanted {
+            logger.warning("ann: \(min(options.trainSample, scan.valid)) training vectors for \(1 << options.nbits) PQ centroids is under \(pqWanted); codes will be coarse")
+        }
+        if scan.skipped > 0 { logger.warning("ann: skipped \(scan.skipped) embeddings whose dimension is not \(scan.dimension)") }
+
+        let index = try FaissIndex.ivfpq(dimension: scan.dimension, nlist: options.nlist, m: options.m, nbits: options.nbits)
+        let sampleSize = min(options.trainSample, scan.valid)
+        var sample: [Float] = []
+        sample.reserveCapacity(sampleSize * scan.dimension)
+        var position = 0
+        try scan.forEachBatch(prod, batchSize: options.batchSize) { _, vectors in
+            // Row i joins the sample when floor(i·S/N) steps: S rows spread evenly over the table.
+            for row in 0..<(vectors.count / scan.dimension) {
+                if (position + 1) * sampleSize / scan.valid != position * sampleSize / scan.valid {
+                    sample.append(contentsOf: vectors[(row * scan.dimension)..<((row + 1) * scan.dimension)])
+                }
+                position += 1
+            }
+        }
+        let trainClock = ContinuousClock.now
+        try index.train(sample)
+        logger.info("ann: trained on \(sample.count / scan.dimension) vectors in \(trainClock.elapsedMilliseconds)ms")
+        var progress = ProgressLine(label: "ann", total: scan.valid, unit: "vectors")
+        try scan.forEachBatch(prod, batchSize: options.batchSize) { rowids, vectors in
+            try index.add(vectors, ids: rowids)
+            progress.advance(by: rowids.count, logger: logger)
+        }
+
+        let meta = ANNMeta(builtAt: Date().formatted(Date.ISO8601FormatStyle()), total: index.count,
+                           embeddingDim: scan.dimension, modelName: scan.modelName, nlist: options.nlist, m: options.m,
+                           nbits: options.nbits, acceleration: options.mode.rawValue)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        // Index first, then the meta that describes it; each replaces its predecessor in one rename,
+        // and the predecessor stays as .prev.
+        try ArtifactPublisher.publish(to: indexPath) { try index.write(to: $0) }
+        try ArtifactPublisher.publish(to: metaPath) { try (encoder.encode(meta) + Data("\n".utf8)).write(to: URL(fileURLWithPath: $0)) }
+        let result = Result(meta: meta, skippedRows: scan.skipped, trainingVectors: sample.count / scan.dimension,
+                            durationMs: clock.elapsedMilliseconds)
+        logger.info("ann: wrote \(indexPath) (\(meta.total) vectors) and \(metaPath) in \(result.durationMs)ms")
+        return result
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import GRDB
+
+/// Reads `video_embeddings` for the ANN stages: which dimension and model it holds, and its vectors
+/// in rowid order, batch by batch, L2-normalised. Rows of another dimension, or whose blob length
+/// disagrees with it, are skipped and counted.
+struct EmbeddingScan {
+    let dimension: Int
+    let modelName: String
+    let total: Int
+    let valid: Int
+    var skipped: Int { total - valid }
+
+    /// Profiles the table; nil when it holds no row.
+    init?(_ db: Database) throws {
+        guard let first = try Row.fetchOne(db, sql: "SELECT embedding_dim, model_name FROM video_embeddings ORDER BY rowid LIMIT 1") else {
+            return nil
+        }
+        dimension = first["embedding_dim"]
+        modelName = first["model_name"]
+        total = try db.rowCount(of: "video_embeddings")
+        valid = try Int.fetchOne(db, sql: "SELECT count(*) FROM video_embeddings WHERE \(Self.validFilter)",
+                                 arguments: [dimension, dimension * 4]) ?? 0
+    }
+
+    static let validFilter = "embedding_dim = ? AND length(embedding) = ?"
+
+    /// Calls `body` with (rowids, vectors back to back) for every valid row, `batchSize` rows at a time.
+    func forEachBatch(_ reader: DatabaseReader, batchSize: Int,
+                      _ body: (_ rowids: [Int64], _ vectors: [Float]) throws -> Void) throws {
+        var after: Int64 = Int64.min
+        while true {
+            let rows = try reader.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT rowid, embedding FROM video_embeddings
+                    WHERE rowid > ? AND \(Self.validFilter) ORDER BY rowid LIMIT ?
+                    """, arguments: [after, dimension, dimension * 4, batchSize])
+            }
+            guard let last = rows.last else { return }
+            after = last["rowid"]
+            var vectors: [Float] = []
+            vectors.reserveCapacity(rows.count * dimension)
+            for row in rows { vectors.append(contentsOf: Self.normalized(EmbeddingBlob.decode(row["embedding"] as Data))) }
+            try body(rows.map { $0["rowid"] }, vectors)
+        }
+    }
+
+    static func normalized(_ vector: [Float]) -> [Float] {
+        let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return norm > 0 ? vector.map { $0 / norm } : vector
+    }
+}

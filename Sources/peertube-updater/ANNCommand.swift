@@ -1,0 +1,53 @@
+import ArgumentParser
+import PeerTubeUpdater
+
+struct ANNCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ann",
+        abstract: "The FAISS ANN index over prod's embeddings.",
+        subcommands: [Build.self]
+    )
+
+    struct Build: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rebuild the IVF-PQ index (inner product, normalised vectors, ids = video_embeddings.rowid).",
+            discussion: """
+                Trains on a sample spread evenly over the table, adds every embedding in batches, then publishes \
+                the index and its meta JSON each by one rename (the previous ones stay as .prev). Embeddings of \
+                another dimension are skipped and counted. Prod is only read.
+                """
+        )
+
+        enum Mode: String, EnumerableFlag {
+            case cpu, gpu
+            static func help(for value: Mode) -> ArgumentHelp? {
+                value == .cpu ? "Build on the CPU (the default)." : "Build on a CUDA device; fails when none is usable (no CPU fallback)."
+            }
+        }
+
+        @Option(name: [.customLong("db"), .customLong("db-path"), .customLong("prod-db")], help: ArgumentHelp("The prod DB.", valueName: "path"))
+        var db: String?
+        @Option(name: .customLong("index-path"), help: ArgumentHelp("Where to publish the index.", valueName: "path"))
+        var indexPath: String
+        @Option(name: .customLong("meta-path"), help: ArgumentHelp("Where to publish the meta JSON. Default: <index-path>.json.", valueName: "path"))
+        var metaPath: String?
+        @Option(help: "Inverted lists (keep well under the number of embeddings; 39+ vectors per list).")
+        var nlist = 4096
+        @Option(help: "PQ sub-quantizers (must divide the dimension).")
+        var m = 32
+        @Option(help: "Bits per PQ code.")
+        var nbits = 8
+        @Option(name: .customLong("train-sample"), help: "At most this many vectors train the index.")
+        var trainSample = 200_000
+        @Flag var mode: Mode = .cpu
+        @OptionGroup var log: LogOptions
+
+        func run() throws {
+            let logger = try log.makeLogger("ann")
+            _ = try ANNBuild.run(dbPath: db ?? UpdaterDefaults().prodDB, indexPath: indexPath, metaPath: metaPath ?? indexPath + ".json",
+                                 options: .init(nlist: nlist, m: m, nbits: nbits, trainSample: trainSample,
+                                                mode: mode == .gpu ? .gpu : .cpu),
+                                 logger: logger)
+        }
+    }
+}
