@@ -18,6 +18,7 @@ struct PeerTubeUpdaterCommand: ParsableCommand {
             MergeCommand.self,
             EmbedCommand.self,
             ANNCommand.self,
+            SimilarityCommand.self,
             PopularityCommand.self,
             LockCommand.self,
             FixtureCommand.self,

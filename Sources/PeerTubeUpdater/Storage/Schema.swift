@@ -122,6 +122,40 @@ public enum Schema {
     public static let popularityIndex =
         "CREATE INDEX IF NOT EXISTS idx_videos_popularity ON videos(popularity DESC)"
 
+    /// The similarity cache, a DB file of its own: per source video, its top-k neighbours with a
+    /// denormalised copy of each neighbour's video row, so the API answers with one indexed read.
+    public static let similarityCache = """
+        CREATE TABLE IF NOT EXISTS similarity_sources (
+            video_id TEXT NOT NULL,
+            instance_domain TEXT NOT NULL,
+            computed_at INTEGER NOT NULL,
+            PRIMARY KEY (video_id, instance_domain)
+        );
+        CREATE TABLE IF NOT EXISTS similarity_items (
+            source_video_id TEXT NOT NULL,
+            source_instance_domain TEXT NOT NULL,
+            similar_video_id TEXT NOT NULL,
+            similar_instance_domain TEXT NOT NULL,
+            score REAL,
+            rank INTEGER NOT NULL,
+            \(similarColumns.map { "similar_\($0.name) \($0.type)" }.joined(separator: ",\n    "))
+            ,PRIMARY KEY (source_video_id, source_instance_domain, similar_video_id, similar_instance_domain)
+        );
+        CREATE INDEX IF NOT EXISTS similarity_source_rank_idx
+            ON similarity_items(source_video_id, source_instance_domain, rank);
+        """
+
+    /// The neighbour fields `similarity_items` denormalises (as `similar_<name>`), and their source:
+    /// `videos.<name>`, except `channel_avatar_url`, which is `channels.avatar_url`.
+    public static let similarColumns: [(name: String, type: String)] = [
+        ("video_uuid", "TEXT"), ("video_numeric_id", "INTEGER"), ("channel_id", "TEXT"), ("channel_name", "TEXT"),
+        ("channel_url", "TEXT"), ("channel_avatar_url", "TEXT"), ("account_name", "TEXT"), ("account_url", "TEXT"),
+        ("title", "TEXT"), ("description", "TEXT"), ("tags_json", "TEXT"), ("category", "TEXT"),
+        ("published_at", "INTEGER"), ("video_url", "TEXT"), ("duration", "REAL"), ("thumbnail_url", "TEXT"),
+        ("embed_path", "TEXT"), ("views", "INTEGER"), ("likes", "INTEGER"), ("dislikes", "INTEGER"),
+        ("comments_count", "INTEGER"), ("nsfw", "INTEGER"), ("preview_path", "TEXT"), ("last_checked_at", "INTEGER"),
+    ]
+
     /// The content tables whose row counts the worker and the smoke report track.
     public static let contentTables = ["instances", "channels", "videos", "video_embeddings"]
 }

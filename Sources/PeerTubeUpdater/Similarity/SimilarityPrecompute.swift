@@ -1,0 +1,174 @@
+import Foundation
+import GRDB
+import Logging
+
+public enum SimilarityError: Error, CustomStringConvertible, Equatable {
+    case dimensionMismatch(index: Int, database: Int)
+    case badParameters(String)
+
+    public var description: String {
+        switch self {
+        case let .dimensionMismatch(index, database):
+            return "similarity: the index holds \(index)-d vectors but the DB's embeddings are \(database)-d; rebuild the index"
+        case .badParameters(let message):
+            return "similarity: \(message)"
+        }
+    }
+}
+
+/// DESIGN §1 stage 11: every prod video's top-k most similar videos, cached with their metadata.
+///
+/// The cache is built in a side file (a copy of the current cache when incremental) and published by
+/// one rename, the previous cache kept as `.prev`: readers see the old cache or the new one, never a
+/// half-written one. Candidates come from the ANN index, many queries per FAISS call on every core,
+/// and are re-ranked with the exact stored vectors, so scores are true cosines.
+public enum SimilarityPrecompute {
+    public enum Selection: String, Sendable { case incremental, reset }
+
+    public struct Options: Sendable {
+        public var selection: Selection = .incremental
+        public var topK = 20
+        public var nprobe = 16
+        /// Sources per FAISS call and per write transaction.
+        public var batchSize = 2_048
+        public init(selection: Selection = .incremental, topK: Int = 20, nprobe: Int = 16) {
+            self.selection = selection
+            self.topK = topK
+            self.nprobe = nprobe
+        }
+    }
+
+    public struct Result: Sendable, Equatable {
+        /// Sources computed for the first time.
+        public var newSources: Int
+        /// Existing sources recomputed: a new video entered their top-k, or a neighbour vanished.
+        public var refreshedSources: Int
+        /// Sources dropped because their video left prod.
+        public var removedSources: Int
+        public var durationMs: Int
+    }
+
+    public static func run(dbPath: String, indexPath: String, outPath: String, options: Options = .init(),
+                           logger: Logger) throws -> Result {
+        guard options.topK > 0, options.nprobe > 0, options.batchSize > 0 else {
+            throw SimilarityError.badParameters("top-k, nprobe and batch size must be > 0")
+        }
+        let clock = ContinuousClock.now
+        let prod = try DatabaseFile.open(dbPath, role: "prod DB", access: .readOnly)
+        let index = try FaissIndex.read(indexPath)
+        let embeddings = try EmbeddingSet(prod, dbPath: dbPath)
+        guard index.dimension == embeddings.dimension else {
+            throw SimilarityError.dimensionMismatch(index: index.dimension, database: embeddings.dimension)
+        }
+        FaissIndex.setThreads(openMP: 1, blas: 1)
+        let computedAt = Int64(Date().timeIntervalSince1970 * 1000)
+        var result = Result(newSources: 0, refreshedSources: 0, removedSources: 0, durationMs: 0)
+
+        try ArtifactPublisher.publish(to: outPath) { side in
+            if options.selection == .incremental, FileManager.default.fileExists(atPath: outPath) {
+                try FileManager.default.copyItem(atPath: outPath, toPath: side)
+            }
+            let cache = try DatabaseFile.open(side, role: "similarity cache", access: .create)
+            try cache.write { db in try db.execute(sql: Schema.similarityCache) }
+            let plan = try Plan(cache: cache, prodPath: dbPath, embeddings: embeddings, reset: options.selection == .reset)
+            result.removedSources = plan.removed
+            logger.info("similarity: sources=\(embeddings.count) new=\(plan.new.count) stale=\(plan.stale.count) removed=\(plan.removed) top_k=\(options.topK) nprobe=\(options.nprobe)")
+
+            let search = NeighbourSearch(index: index, embeddings: embeddings, topK: options.topK, nprobe: options.nprobe)
+            let writer = CacheWriter(cache: cache, prod: prod, embeddings: embeddings, computedAt: computedAt)
+            var progress = ProgressLine(label: "similarity", total: plan.new.count, unit: "videos")
+            // New videos first: their candidate lists tell which old lists they now belong in.
+            var touched: [Int: Float] = [:]  // old candidate → best exact score of a new video against it
+            for batch in stride(from: 0, to: plan.new.count, by: options.batchSize).map({ Array(plan.new[$0..<min($0 + options.batchSize, plan.new.count)]) }) {
+                let lists = try search.neighbours(of: batch)
+                try writer.write(lists)
+                for list in lists {
+                    for candidate in list.candidates { touched[candidate.index] = max(touched[candidate.index] ?? -.infinity, candidate.score) }
+                }
+                progress.advance(by: batch.count, logger: logger)
+            }
+            let refresh = plan.listsToRefresh(touchedBy: touched, topK: options.topK).union(plan.stale).sorted()
+            for batch in stride(from: 0, to: refresh.count, by: options.batchSize).map({ Array(refresh[$0..<min($0 + options.batchSize, refresh.count)]) }) {
+                try writer.write(try search.neighbours(of: batch))
+            }
+            result.newSources = plan.new.count
+            result.refreshedSources = refresh.count
+        }
+        result.durationMs = clock.elapsedMilliseconds
+        let rate = Double(result.newSources + result.refreshedSources) / max(Double(result.durationMs) / 1000, 0.001)
+        logger.info("similarity: new=\(result.newSources) refreshed=\(result.refreshedSources) removed=\(result.removedSources) in \(result.durationMs)ms (\(String(format: "%.0f", rate)) videos/s); published \(outPath)")
+        return result
+    }
+
+    /// Which sources to compute, from what the cache already holds.
+    struct Plan {
+        let cache: DatabaseQueue
+        let embeddings: EmbeddingSet
+        /// Positions (into `embeddings`) of videos with no cached list.
+        var new: [Int] = []
+        /// Positions of cached sources one of whose neighbours left prod.
+        var stale = Set<Int>()
+        var removed = 0
+        /// Score of the k-th neighbour, and list length, of each cached source (by position).
+        var floor: [Int: (score: Double, count: Int)] = [:]
+
+        init(cache: DatabaseQueue, prodPath: String, embeddings: EmbeddingSet, reset: Bool) throws {
+            self.cache = cache
+            self.embeddings = embeddings
+            if reset {
+                try cache.write { try $0.execute(sql: "DELETE FROM similarity_items; DELETE FROM similarity_sources") }
+            }
+            var cached = Set<Int>()
+            var removed = 0
+            var floor: [Int: (Double, Int)] = [:]
+            var stale = Set<Int>()
+            try cache.withAttached(prodPath, as: "prod") { db in
+                try db.inTransaction {
+                    // Sources whose video left prod go, with their lists.
+                    try db.execute(sql: """
+                        DELETE FROM similarity_items WHERE NOT EXISTS (SELECT 1 FROM prod.video_embeddings e
+                            WHERE e.video_id = source_video_id AND e.instance_domain = source_instance_domain)
+                        """)
+                    try db.execute(sql: """
+                        DELETE FROM similarity_sources WHERE NOT EXISTS (SELECT 1 FROM prod.video_embeddings e
+                            WHERE e.video_id = similarity_sources.video_id AND e.instance_domain = similarity_sources.instance_domain)
+                        """)
+                    removed = db.changesCount
+                    return .commit
+                }
+                for row in try Row.fetchAll(db, sql: "SELECT video_id, instance_domain FROM similarity_sources") {
+                    if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { cached.insert(position) }
+                }
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT DISTINCT source_video_id, source_instance_domain FROM similarity_items i
+                    WHERE NOT EXISTS (SELECT 1 FROM prod.video_embeddings e
+                        WHERE e.video_id = i.similar_video_id AND e.instance_domain = i.similar_instance_domain)
+                    """) {
+                    if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { stale.insert(position) }
+                }
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT source_video_id, source_instance_domain, min(score), count(*) FROM similarity_items
+                    GROUP BY source_video_id, source_instance_domain
+                    """) {
+                    if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { floor[position] = (row[2], row[3]) }
+                }
+            }
+            self.new = (0..<embeddings.count).filter { !cached.contains($0) }
+            self.stale = stale
+            self.removed = removed
+            self.floor = floor
+        }
+
+        /// Cached sources whose k-th neighbour a new video now beats. `touched` holds, per old video that
+        /// came up among new videos' candidates, the best exact score of a new video against it (dot
+        /// products are symmetric, so that is also the new video's score in the old video's list).
+        func listsToRefresh(touchedBy touched: [Int: Float], topK: Int) -> Set<Int> {
+            var refresh = Set<Int>()
+            for (old, best) in touched {
+                guard let (kth, count) = floor[old] else { continue }  // new itself, or not cached
+                if count < topK || Double(best) > kth { refresh.insert(old) }
+            }
+            return refresh
+        }
+    }
+}

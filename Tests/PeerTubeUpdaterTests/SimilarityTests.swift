@@ -1,0 +1,176 @@
+import Foundation
+import GRDB
+import Testing
+@testable import PeerTubeUpdater
+
+/// A prod whose embeddings form topics: each video's vector is its topic's centre plus noise, so
+/// neighbours should share the topic, and exact search gives the true top-k.
+struct TopicCorpus {
+    static let topics = 20
+    let dir: TempDir
+    var prod: String { dir.path("prod.db") }
+    var index: String { dir.path("index.faiss") }
+    var cache: String { dir.path("similarity.db") }
+    private var centres: [[Float]] = []
+
+    init() throws {
+        dir = try TempDir()
+        var rng = SplitMix64(state: 99)
+        centres = (0..<Self.topics).map { _ in Self.unit((0..<384).map { _ in Float.random(in: -1...1, using: &rng) }) }
+        try makeDatabase(at: prod, prod: true).write { db in
+            try insertChannel("c1", "a.example", db)
+        }
+    }
+
+    static func unit(_ v: [Float]) -> [Float] {
+        let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return v.map { $0 / n }
+    }
+
+    static func topic(of videoID: String) -> Int { Int(videoID.split(separator: "-")[1])! }
+
+    /// Adds videos `range` (topic = index % topics) with their embeddings.
+    func add(_ range: Range<Int>) throws {
+        try DatabaseFile.open(prod, role: "test", access: .readWrite).write { db in
+            for i in range {
+                var rng = SplitMix64(state: UInt64(i) &* 7919)
+                let topic = i % Self.topics
+                let vector = Self.unit(zip(centres[topic], (0..<384).map { _ in Float.random(in: -1...1, using: &rng) })
+                    .map { $0 + 0.06 * $1 })
+                let id = "v-\(topic)-\(i)"
+                try VideoRow(id: id, host: "a.example", title: "Video \(i)").insert(db)
+                try db.execute(sql: """
+                    INSERT INTO video_embeddings(video_id, instance_domain, embedding, embedding_dim, model_name, created_at)
+                    VALUES (?, 'a.example', ?, 384, 'all-MiniLM-L6-v2', '2026-01-01T00:00:00+00:00')
+                    """, arguments: [id, EmbeddingBlob.encode(vector)])
+            }
+        }
+    }
+
+    func buildIndex() throws {
+        _ = try ANNBuild.run(dbPath: prod, indexPath: index, metaPath: index + ".json", options: .init(nlist: 16), logger: quietLogger)
+    }
+
+    func precompute(_ selection: SimilarityPrecompute.Selection, out: String? = nil) throws -> SimilarityPrecompute.Result {
+        try SimilarityPrecompute.run(dbPath: prod, indexPath: index, outPath: out ?? cache,
+                                     options: .init(selection: selection), logger: quietLogger)
+    }
+
+    /// Cached lists: source id → neighbour ids in rank order.
+    func lists(_ path: String? = nil) throws -> [String: [String]] {
+        try DatabaseFile.open(path ?? cache, role: "test", access: .readOnly).read { db in
+            var lists: [String: [String]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT source_video_id, similar_video_id FROM similarity_items ORDER BY source_video_id, rank") {
+                lists[row[0], default: []].append(row[1])
+            }
+            return lists
+        }
+    }
+
+    /// Exact top-k of every video: id → neighbour ids.
+    func exact(k: Int = 20) throws -> [String: [String]] {
+        let (ids, vectors) = try DatabaseFile.open(prod, role: "test", access: .readOnly).read { db -> ([String], [Float]) in
+            let rows = try Row.fetchAll(db, sql: "SELECT video_id, embedding FROM video_embeddings ORDER BY rowid")
+            return (rows.map { $0[0] }, rows.flatMap { EmbeddingBlob.decode($0[1] as Data) })
+        }
+        let hits = ExactSearch.topK(queries: vectors, vectors: vectors, dimension: 384, k: k, exclude: { $0 })
+        return Dictionary(uniqueKeysWithValues: zip(ids, hits.map { $0.map { ids[$0.index] } }))
+    }
+
+    static func recall(_ lists: [String: [String]], against exact: [String: [String]]) -> Double {
+        let found = exact.reduce(0) { $0 + Set($1.value).intersection(lists[$1.key] ?? []).count }
+        return Double(found) / Double(exact.values.reduce(0) { $0 + $1.count })
+    }
+}
+
+@Suite struct SimilarityTests {
+    @Test func fullPrecomputeIsAccurateAndOnTopic() throws {
+        let corpus = try TopicCorpus()
+        try corpus.add(0..<1200)
+        try corpus.buildIndex()
+        let result = try corpus.precompute(.reset)
+        #expect(result.newSources == 1200)
+        let lists = try corpus.lists()
+        #expect(lists.count == 1200 && lists.values.allSatisfy { $0.count == 20 })
+        #expect(lists.allSatisfy { !$0.value.contains($0.key) })  // a video is never its own neighbour
+        let recall = TopicCorpus.recall(lists, against: try corpus.exact())
+        #expect(recall >= 0.95, "recall@20 \(recall)")
+        let onTopic = lists.reduce(0) { total, list in
+            total + list.value.prefix(10).filter { TopicCorpus.topic(of: $0) == TopicCorpus.topic(of: list.key) }.count
+        }
+        let precision = Double(onTopic) / Double(lists.count * 10)
+        #expect(precision > 0.9, "precision@10 \(precision), chance \(1.0 / Double(TopicCorpus.topics))")
+
+        // Denormalised metadata is the neighbour's row; scores are exact cosines, best first.
+        let sample = try DatabaseFile.open(corpus.cache, role: "test", access: .readOnly).read { db in
+            try Row.fetchAll(db, sql: "SELECT similar_video_id, similar_title, similar_channel_id, score, rank FROM similarity_items WHERE source_video_id = 'v-3-3' ORDER BY rank")
+        }
+        #expect(sample.allSatisfy { ($0["similar_title"] as String) == "Video \(($0["similar_video_id"] as String).split(separator: "-")[2])" })
+        let scores = sample.map { $0["score"] as Double }
+        #expect(scores == scores.sorted(by: >) && scores.allSatisfy { $0 <= 1.0001 })
+    }
+
+    @Test func anIncrementalRunMatchesAFullRecompute() throws {
+        let corpus = try TopicCorpus()
+        try corpus.add(0..<1000)
+        try corpus.buildIndex()
+        _ = try corpus.precompute(.reset)
+        let before = try corpus.lists()
+
+        try corpus.add(1000..<1100)  // a merge brings new videos
+        try corpus.buildIndex()
+        let incremental = try corpus.precompute(.incremental)
+        #expect(incremental.newSources == 100 && incremental.refreshedSources > 0)
+        let full = try corpus.precompute(.reset, out: corpus.dir.path("full.db"))
+        #expect(full.newSources == 1100)
+
+        let exact = try corpus.exact()
+        let incrementalLists = try corpus.lists(), fullLists = try corpus.lists(corpus.dir.path("full.db"))
+        let incrementalRecall = TopicCorpus.recall(incrementalLists, against: exact)
+        let fullRecall = TopicCorpus.recall(fullLists, against: exact)
+        #expect(abs(incrementalRecall - fullRecall) <= 0.01, "incremental \(incrementalRecall) vs full \(fullRecall)")
+
+        // Old videos whose exact top-20 now holds new videos must show those new neighbours.
+        var expectedNew = 0, foundNew = 0
+        for (source, truth) in exact where Int(source.split(separator: "-")[2])! < 1000 {
+            let newcomers = truth.filter { Int($0.split(separator: "-")[2])! >= 1000 }
+            expectedNew += newcomers.count
+            foundNew += Set(newcomers).intersection(incrementalLists[source] ?? []).count
+        }
+        #expect(expectedNew > 0)
+        #expect(Double(foundNew) >= 0.9 * Double(expectedNew), "\(foundNew) of \(expectedNew) new neighbours")
+        #expect(try corpus.lists(corpus.cache + ".prev") == before)  // the previous cache is kept
+    }
+
+    @Test func videosLeavingProdLeaveTheCache() throws {
+        let corpus = try TopicCorpus()
+        try corpus.add(0..<600)
+        try corpus.buildIndex()
+        _ = try corpus.precompute(.reset)
+        // The first 100 videos (5 of every topic) leave prod: other lists of their topics point at them.
+        let gone = try DatabaseFile.open(corpus.prod, role: "test", access: .readWrite).write { db -> Set<String> in
+            let ids = try String.fetchSet(db, sql: "SELECT video_id FROM video_embeddings WHERE rowid <= 100")
+            try db.execute(sql: "DELETE FROM video_embeddings WHERE rowid <= 100; DELETE FROM videos WHERE rowid <= 100")
+            return ids
+        }
+        try corpus.buildIndex()
+        let result = try corpus.precompute(.incremental)
+        #expect(result.removedSources == 100 && result.newSources == 0 && result.refreshedSources > 0)
+        let lists = try corpus.lists()
+        #expect(lists.count == 500)
+        #expect(gone.isDisjoint(with: lists.keys))
+        #expect(!lists.values.contains { !gone.isDisjoint(with: $0) })
+        #expect(lists.values.allSatisfy { $0.count == 20 })
+    }
+
+    @Test func aMismatchedOrBrokenIndexLeavesTheCacheAlone() throws {
+        let corpus = try TopicCorpus()
+        try corpus.add(0..<400)
+        try corpus.buildIndex()
+        _ = try corpus.precompute(.reset)
+        let published = try Data(contentsOf: URL(fileURLWithPath: corpus.cache))
+        try Data("junk".utf8).write(to: URL(fileURLWithPath: corpus.index))
+        #expect(throws: FaissError.self) { try corpus.precompute(.reset) }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: corpus.cache)) == published)
+    }
+}
