@@ -8,7 +8,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "updater-bench",
         abstract: "Throughput figures of the updater's stages, as medians of several runs.",
-        subcommands: [MergeBench.self, EmbedBench.self],
+        subcommands: [MergeBench.self, EmbedBench.self, SimilarityBench.self],
         defaultSubcommand: MergeBench.self
     )
 }

@@ -7,7 +7,8 @@ import Testing
     /// A prod DB of `videos` synthetic unit vectors.
     private func prod(_ videos: Int, in dir: TempDir) throws -> String {
         let path = dir.path("prod.db")
-        try SyntheticCatalog(seed: 7, instanceCount: 3).write(
+        // One topic per video: unclustered vectors, so "finds itself first" checks the id mapping.
+        try SyntheticCatalog(seed: 7, instanceCount: 3, topicCount: 1_000_000).write(
             .init(videos: 0..<videos, channels: 0..<20, withEmbeddings: true, isProd: true), to: path, logger: quietLogger)
         return path
     }

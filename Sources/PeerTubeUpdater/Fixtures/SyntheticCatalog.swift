@@ -13,11 +13,19 @@ public struct SyntheticCatalog: Sendable {
     public var instanceCount: Int
     public var embeddingDim: Int
 
-    public init(seed: UInt64 = 1234, instanceCount: Int = 12, embeddingDim: Int = 384) {
+    /// Embeddings cluster around this many topic centres, as real ones do: ANN recall on uniform
+    /// noise would say nothing about real data.
+    public var topicCount: Int
+
+    public init(seed: UInt64 = 1234, instanceCount: Int = 12, embeddingDim: Int = 384, topicCount: Int = 200) {
         self.seed = seed
         self.instanceCount = max(1, instanceCount)
         self.embeddingDim = embeddingDim
+        self.topicCount = max(1, topicCount)
     }
+
+    /// The hidden topic of video `index` (never stored in a DB).
+    public func topic(ofVideo index: Int) -> Int { Int(mix(UInt64(index) &+ 0x7071) % UInt64(topicCount)) }
 
     /// What one generated file holds.
     public struct Content: Sendable {
@@ -128,21 +136,27 @@ public struct SyntheticCatalog: Sendable {
                 rng.next() % 20 == 0 ? 1 : 0, "/lazy-static/previews/\(uuid).jpg", epoch2020 + 200_000_000_000,
             ])
             if content.withEmbeddings {
-                randomUnitVector(&vector, &rng)
+                topicVector(topic(ofVideo: index), &vector, &rng)
                 try embedding.execute(arguments: [videoID, host, EmbeddingBlob.encode(vector), embeddingDim])
             }
         }
     }
 
-    private func randomUnitVector(_ vector: inout [Float], _ rng: inout SplitMix64) {
+    /// The topic's centre plus noise, normalised: neighbours mostly share the topic.
+    private func topicVector(_ topic: Int, _ vector: inout [Float], _ rng: inout SplitMix64) {
+        var centre = SplitMix64(state: mix(UInt64(topic) &+ 0xC0FFEE))
         var norm: Float = 0
         for i in vector.indices {
-            let x = Float(Int64(bitPattern: rng.next() >> 11) - (1 << 52)) / Float(1 << 52)
+            let x = uniform(&centre) + 0.45 * uniform(&rng)
             vector[i] = x
             norm += x * x
         }
         let scale = 1 / max(norm.squareRoot(), .leastNormalMagnitude)
         for i in vector.indices { vector[i] *= scale }
+    }
+
+    private func uniform(_ rng: inout SplitMix64) -> Float {
+        Float(Int64(bitPattern: rng.next() >> 11) - (1 << 52)) / Float(1 << 52)
     }
 
     private func mix(_ value: UInt64) -> UInt64 {
