@@ -15,6 +15,13 @@ struct Bench: ParsableCommand {
 
 /// Timing helpers shared by every benchmark.
 enum Measure {
+    /// Creates the data folder; returns a logger that shows only warnings (figures go to stdout).
+    static func prepare(dataDir: String) throws -> Logger {
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        let sink = try LineLogHandler.Sink(stream: FileHandle.standardError)
+        return Logger(label: "bench") { _ in LineLogHandler(sink: sink, level: .warning) }
+    }
+
     static func seconds(_ body: () throws -> Void) rethrows -> Double {
         let start = ContinuousClock.now
         try body()
@@ -48,10 +55,7 @@ struct MergeBench: ParsableCommand {
     var dataDir = "bench-data"
 
     func run() throws {
-        let logger = Logger(label: "bench") { _ in
-            LineLogHandler(sink: try! LineLogHandler.Sink(stream: FileHandle.standardError), level: .warning)
-        }
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        let logger = try Measure.prepare(dataDir: dataDir)
         let channels = max(1, videos / 50), newChannels = max(1, newVideos / 100)
         let prod = "\(dataDir)/prod-\(videos).db"
         let staging = "\(dataDir)/staging-\(videos)+\(newVideos).db"

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import GRDB
 import Logging
 import PeerTubeUpdater
 
@@ -17,10 +16,7 @@ struct SimilarityBench: ParsableCommand {
     @Option(name: .customLong("data-dir")) var dataDir = "bench-data"
 
     func run() throws {
-        let logger = Logger(label: "bench") { _ in
-            LineLogHandler(sink: try! LineLogHandler.Sink(stream: FileHandle.standardError), level: .warning)
-        }
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        let logger = try Measure.prepare(dataDir: dataDir)
         let catalog = SyntheticCatalog(seed: 4321, instanceCount: 50)
         let base = "\(dataDir)/sim-prod-\(videos).db", grown = "\(dataDir)/sim-prod-\(videos)+\(newVideos).db"
         if !FileManager.default.fileExists(atPath: grown) {
@@ -55,22 +51,8 @@ struct SimilarityBench: ParsableCommand {
 
     /// recall@20 of 1,000 cached lists against exact search over every embedding.
     private func reportRecall(prod: String, cache: String) throws {
-        let (ids, vectors) = try DatabaseFile.open(prod, role: "bench", access: .readOnly).read { db -> ([String], [Float]) in
-            let rows = try Row.fetchAll(db, sql: "SELECT video_id, embedding FROM video_embeddings ORDER BY rowid")
-            return (rows.map { $0[0] }, rows.flatMap { EmbeddingBlob.decode($0[1] as Data) })
-        }
-        let sample = stride(from: 0, to: ids.count, by: max(1, ids.count / 1000)).map { $0 }
-        let queries = sample.flatMap { vectors[($0 * 384)..<(($0 + 1) * 384)] }
-        let exact = ExactSearch.topK(queries: queries, vectors: vectors, dimension: 384, k: 20, exclude: { sample[$0] })
-        let cached = try DatabaseFile.open(cache, role: "bench", access: .readOnly).read { db in
-            try Row.fetchAll(db, sql: "SELECT source_video_id, similar_video_id FROM similarity_items").reduce(into: [String: Set<String>]()) {
-                $0[$1[0], default: []].insert($1[1])
-            }
-        }
-        var found = 0
-        for (query, hits) in zip(sample, exact) {
-            found += hits.filter { cached[ids[query]]?.contains(ids[$0.index]) == true }.count
-        }
-        print(String(format: "recall@20 vs exact search (1,000 sources, after the incremental run): %.3f", Double(found) / Double(sample.count * 20)))
+        let exact = try SimilarityQuality.exactLists(prodPath: prod, sampleEvery: (videos + newVideos) / 1000)
+        let recall = SimilarityQuality.recall(try SimilarityQuality.cachedLists(cachePath: cache), against: exact)
+        print(String(format: "recall@20 vs exact search (%d sources, after the incremental run): %.3f", exact.count, recall))
     }
 }

@@ -56,30 +56,23 @@ struct TopicCorpus {
                                      options: .init(selection: selection), logger: quietLogger)
     }
 
-    /// Cached lists: source id → neighbour ids in rank order.
+    /// Cached lists by video id (one host here), neighbours in rank order.
     func lists(_ path: String? = nil) throws -> [String: [String]] {
-        try DatabaseFile.open(path ?? cache, role: "test", access: .readOnly).read { db in
-            var lists: [String: [String]] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT source_video_id, similar_video_id FROM similarity_items ORDER BY source_video_id, rank") {
-                lists[row[0], default: []].append(row[1])
-            }
-            return lists
-        }
+        Self.byID(try SimilarityQuality.cachedLists(cachePath: path ?? cache))
     }
 
-    /// Exact top-k of every video: id → neighbour ids.
-    func exact(k: Int = 20) throws -> [String: [String]] {
-        let (ids, vectors) = try DatabaseFile.open(prod, role: "test", access: .readOnly).read { db -> ([String], [Float]) in
-            let rows = try Row.fetchAll(db, sql: "SELECT video_id, embedding FROM video_embeddings ORDER BY rowid")
-            return (rows.map { $0[0] }, rows.flatMap { EmbeddingBlob.decode($0[1] as Data) })
-        }
-        let hits = ExactSearch.topK(queries: vectors, vectors: vectors, dimension: 384, k: k, exclude: { $0 })
-        return Dictionary(uniqueKeysWithValues: zip(ids, hits.map { $0.map { ids[$0.index] } }))
+    /// Exact top-20 of every video, by video id.
+    func exact() throws -> [String: [String]] { Self.byID(try SimilarityQuality.exactLists(prodPath: prod)) }
+
+    static func byID(_ lists: [SimilarityQuality.VideoKey: [SimilarityQuality.VideoKey]]) -> [String: [String]] {
+        Dictionary(uniqueKeysWithValues: lists.map { ($0.key.videoID, $0.value.map(\.videoID)) })
     }
 
     static func recall(_ lists: [String: [String]], against exact: [String: [String]]) -> Double {
-        let found = exact.reduce(0) { $0 + Set($1.value).intersection(lists[$1.key] ?? []).count }
-        return Double(found) / Double(exact.values.reduce(0) { $0 + $1.count })
+        func keyed(_ l: [String: [String]]) -> [SimilarityQuality.VideoKey: [SimilarityQuality.VideoKey]] {
+            Dictionary(uniqueKeysWithValues: l.map { (.init(videoID: $0.key, host: "a.example"), $0.value.map { .init(videoID: $0, host: "a.example") }) })
+        }
+        return SimilarityQuality.recall(keyed(lists), against: keyed(exact))
     }
 }
 

@@ -1,0 +1,48 @@
+import Foundation
+import GRDB
+
+/// How good the cached similarity lists are: recall against exact brute-force search. Used by the
+/// tests and the benchmark.
+public enum SimilarityQuality {
+    public struct VideoKey: Hashable, Sendable, CustomStringConvertible {
+        public var videoID: String
+        public var host: String
+        public var description: String { "\(videoID)@\(host)" }
+    }
+
+    /// Exact top-k of every `sampleEvery`-th embedding (rowid order), itself left out.
+    public static func exactLists(prodPath: String, k: Int = 20, sampleEvery: Int = 1) throws -> [VideoKey: [VideoKey]] {
+        let (keys, vectors) = try DatabaseFile.open(prodPath, role: "prod DB", access: .readOnly).read { db -> ([VideoKey], [Float]) in
+            let rows = try Row.fetchAll(db, sql: "SELECT video_id, instance_domain, embedding FROM video_embeddings ORDER BY rowid")
+            return (rows.map { VideoKey(videoID: $0[0], host: $0[1]) },
+                    rows.flatMap { EmbeddingScan.normalized(EmbeddingBlob.decode($0[2] as Data)) })
+        }
+        let dimension = keys.isEmpty ? 0 : vectors.count / keys.count
+        let sample = Array(stride(from: 0, to: keys.count, by: max(1, sampleEvery)))
+        let queries = sample.flatMap { vectors[($0 * dimension)..<(($0 + 1) * dimension)] }
+        let hits = ExactSearch.topK(queries: queries, vectors: vectors, dimension: dimension, k: k, exclude: { sample[$0] })
+        return Dictionary(uniqueKeysWithValues: zip(sample, hits).map { (keys[$0], $1.map { keys[$0.index] }) })
+    }
+
+    /// The cache's lists, in rank order.
+    public static func cachedLists(cachePath: String) throws -> [VideoKey: [VideoKey]] {
+        try DatabaseFile.open(cachePath, role: "similarity cache", access: .readOnly).read { db in
+            var lists: [VideoKey: [VideoKey]] = [:]
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT source_video_id, source_instance_domain, similar_video_id, similar_instance_domain
+                FROM similarity_items ORDER BY source_video_id, source_instance_domain, rank
+                """)
+            while let row = try rows.next() {
+                lists[VideoKey(videoID: row[0], host: row[1]), default: []].append(VideoKey(videoID: row[2], host: row[3]))
+            }
+            return lists
+        }
+    }
+
+    /// Share of the exact neighbours that the cached lists hold.
+    public static func recall(_ cached: [VideoKey: [VideoKey]], against exact: [VideoKey: [VideoKey]]) -> Double {
+        let wanted = exact.values.reduce(0) { $0 + $1.count }
+        let found = exact.reduce(0) { $0 + Set($1.value).intersection(cached[$1.key] ?? []).count }
+        return wanted == 0 ? 1 : Double(found) / Double(wanted)
+    }
+}
