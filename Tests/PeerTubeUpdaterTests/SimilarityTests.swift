@@ -156,6 +156,29 @@ struct TopicCorpus {
         #expect(lists.values.allSatisfy { $0.count == 20 })
     }
 
+    @Test func anIndexOfAnotherDimensionOrAnUnwritableOutputIsRefused() throws {
+        let corpus = try TopicCorpus()
+        try corpus.add(0..<300)
+        try corpus.buildIndex()
+        _ = try corpus.precompute(.reset)
+        let published = try Data(contentsOf: URL(fileURLWithPath: corpus.cache))
+        // An index built over 128-d vectors.
+        let other = try FaissIndex.ivfpq(dimension: 128, nlist: 2, m: 8, nbits: 4)
+        var rng = SplitMix64(state: 5)
+        let vectors = (0..<(300 * 128)).map { _ in Float.random(in: -1...1, using: &rng) }
+        try other.train(vectors)
+        try other.add(vectors, ids: (0..<300).map { Int64($0) })
+        try other.write(to: corpus.dir.path("other.faiss"))
+        #expect(throws: SimilarityError.dimensionMismatch(index: 128, database: 384)) {
+            try SimilarityPrecompute.run(dbPath: corpus.prod, indexPath: corpus.dir.path("other.faiss"), outPath: corpus.cache, logger: quietLogger)
+        }
+        #expect(throws: (any Error).self) {
+            try SimilarityPrecompute.run(dbPath: corpus.prod, indexPath: corpus.index, outPath: "/nonexistent-dir/cache.db", logger: quietLogger)
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: corpus.cache)) == published)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: corpus.dir.url.path).filter { $0.contains(".tmp-") }.isEmpty)
+    }
+
     @Test func aMismatchedOrBrokenIndexLeavesTheCacheAlone() throws {
         let corpus = try TopicCorpus()
         try corpus.add(0..<400)
