@@ -16,10 +16,10 @@ public struct TableMergeResult: Sendable, Equatable, Codable {
 /// A merge that failed and was rolled back: prod is as it was before.
 public struct MergeFailure: Error, CustomStringConvertible {
     public var table: String
-    public var strategy: MergeStrategy
+    public var strategy: MergeStrategy?
     public var detail: String
     public var description: String {
-        "merge rolled back, prod unchanged: table \(table) (\(strategy.rawValue)): \(detail)"
+        "merge rolled back, prod unchanged: table \(table)\(strategy.map { " (\($0.rawValue))" } ?? ""): \(detail)"
     }
 }
 
@@ -45,8 +45,9 @@ public enum StagingMerge {
                     return .commit
                 }
             } catch let error as DatabaseError {
-                let step = current ?? plan.steps[0]
-                throw MergeFailure(table: step.rule.table, strategy: step.rule.strategy,
+                // No current step: the transaction itself could not begin (another writer held prod
+                // past the busy timeout).
+                throw MergeFailure(table: current?.rule.table ?? "(begin transaction)", strategy: current?.rule.strategy,
                                    detail: error.message ?? "\(error.resultCode)")
             }
             for r in results {

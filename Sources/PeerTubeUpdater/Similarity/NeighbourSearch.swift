@@ -87,6 +87,23 @@ struct NeighbourSearch: @unchecked Sendable {
         return try output.flatMap { try $0.get() }
     }
 
+    /// Searches `batches` in order and hands each batch's lists to `consume`, searching the next batch
+    /// while `consume` (the single-threaded SQLite write) runs on the current one.
+    func pipelined(_ batches: [[Int]], consume: ([List]) throws -> Void) throws {
+        guard !batches.isEmpty else { return }
+        final class Slot: @unchecked Sendable { var result: Result<[List], Error> = .success([]) }
+        var current = try neighbours(of: batches[0])
+        for next in batches.dropFirst() {
+            let slot = Slot(), group = DispatchGroup()
+            DispatchQueue.global().async(group: group) { slot.result = Result { try neighbours(of: next) } }
+            let written = Result { try consume(current) }
+            group.wait()
+            try written.get()
+            current = try slot.result.get()
+        }
+        try consume(current)
+    }
+
     private func search(_ sources: [Int]) throws -> [List] {
         guard !sources.isEmpty else { return [] }
         var queries: [Float] = []
@@ -94,10 +111,10 @@ struct NeighbourSearch: @unchecked Sendable {
         for source in sources { queries += embeddings.vector(source) }
         let found = try index.search(queries, k: pool, nprobe: nprobe)
         return sources.enumerated().map { q, source in
-            var seen = Set<Int>()
             var candidates: [ExactSearch.Hit] = []
-            for id in found.ids[(q * pool)..<((q + 1) * pool)] where id >= 0 {
-                guard let position = embeddings.positionOfRowID[id], position != source, seen.insert(position).inserted else { continue }
+            candidates.reserveCapacity(pool)
+            for id in found.ids[(q * pool)..<((q + 1) * pool)] where id >= 0 {  // FAISS returns each id once
+                guard let position = embeddings.positionOfRowID[id], position != source else { continue }
                 candidates.append(.init(index: position, score: embeddings.dot(source, position)))
             }
             candidates.sort { $0.score > $1.score }
@@ -106,67 +123,53 @@ struct NeighbourSearch: @unchecked Sendable {
     }
 }
 
-/// Writes computed lists into the cache: the neighbours' metadata fetched in bulk, each batch in one
-/// transaction (a source's old list is replaced whole).
+/// Writes computed lists into the cache DB, with prod attached as `prod`. Swift hands SQLite only
+/// (source, neighbour rowid, score) triples; one INSERT … SELECT per batch copies each neighbour's
+/// metadata from prod and ranks the list, so no metadata row passes through Swift. CROSS JOIN keeps
+/// SQLite driving from the small pending table through prod's keys (left to itself it scanned prod
+/// and the unindexed temp table for every row: 10x slower).
 struct CacheWriter {
-    let cache: DatabaseQueue
-    let prod: DatabaseQueue
     let embeddings: EmbeddingSet
     let computedAt: Int64
 
-    func write(_ lists: [NeighbourSearch.List]) throws {
-        let needed = Set(lists.flatMap { $0.hits.map(\.index) })
-        let metadata = try self.metadata(for: needed)
-        let similar = Schema.similarColumns.map { "similar_\($0.name)" }
-        try cache.write { db in
-            let deleteItems = try db.makeStatement(sql: "DELETE FROM similarity_items WHERE source_video_id = ? AND source_instance_domain = ?")
-            let upsertSource = try db.makeStatement(sql: """
-                INSERT INTO similarity_sources(video_id, instance_domain, computed_at) VALUES (?, ?, ?)
-                ON CONFLICT(video_id, instance_domain) DO UPDATE SET computed_at = excluded.computed_at
-                """)
-            let insertItem = try db.makeStatement(sql: """
-                INSERT INTO similarity_items(source_video_id, source_instance_domain, similar_video_id, similar_instance_domain,
-                    score, rank, \(similar.joined(separator: ", ")))
-                VALUES (?, ?, ?, ?, ?, ?, \(Array(repeating: "?", count: similar.count).joined(separator: ", ")))
-                """)
-            for list in lists {
-                let source = embeddings.keys[list.source]
-                try deleteItems.execute(arguments: [source.videoID, source.host])
-                try upsertSource.execute(arguments: [source.videoID, source.host, computedAt])
-                var rank = 0
-                for hit in list.hits {
-                    guard let fields = metadata[hit.index] else { continue }  // an embedding without its video row
-                    rank += 1
-                    let neighbour = embeddings.keys[hit.index]
-                    var arguments: [DatabaseValueConvertible?] = [source.videoID, source.host, neighbour.videoID, neighbour.host,
-                                                                   Double(hit.score), rank]
-                    arguments += fields
-                    try insertItem.execute(arguments: StatementArguments(arguments))
-                }
-            }
-        }
-    }
+    static let setup = """
+        CREATE TEMP TABLE IF NOT EXISTS pending_sources(video_id TEXT NOT NULL, instance_domain TEXT NOT NULL);
+        CREATE TEMP TABLE IF NOT EXISTS pending_items(source_video_id TEXT NOT NULL, source_instance_domain TEXT NOT NULL,
+                                                      neighbour_rowid INTEGER NOT NULL, score REAL NOT NULL);
+        """
 
-    /// The denormalised fields of each needed neighbour (by position), in `Schema.similarColumns` order.
-    private func metadata(for positions: Set<Int>) throws -> [Int: [DatabaseValue]] {
-        let select = Schema.similarColumns.map { $0.name == "channel_avatar_url" ? "c.avatar_url" : "v.\($0.name)" }
-        var result: [Int: [DatabaseValue]] = [:]
-        let rowids = positions.map { embeddings.rowids[$0] }
-        try prod.read { db in
-            for chunk in stride(from: 0, to: rowids.count, by: 500).map({ Array(rowids[$0..<min($0 + 500, rowids.count)]) }) {
-                let rows = try Row.fetchAll(db, sql: """
-                    SELECT e.rowid, \(select.joined(separator: ", "))
-                    FROM video_embeddings e
-                    JOIN videos v ON v.video_id = e.video_id AND v.instance_domain = e.instance_domain
-                    LEFT JOIN channels c ON c.channel_id = v.channel_id AND c.instance_domain = v.instance_domain
-                    WHERE e.rowid IN (\(chunk.map(String.init).joined(separator: ",")))
-                    """)
-                for row in rows {
-                    guard let position = embeddings.positionOfRowID[row[0]] else { continue }
-                    result[position] = Array(row.databaseValues.dropFirst())
+    func write(_ lists: [NeighbourSearch.List], db: Database) throws {
+        let similar = Schema.similarColumns.map { "similar_\($0.name)" }.joined(separator: ", ")
+        let fields = Schema.similarColumns.map { $0.name == "channel_avatar_url" ? "c.avatar_url" : "v.\($0.name)" }
+            .joined(separator: ", ")
+        try db.inTransaction {
+            try db.execute(sql: "DELETE FROM pending_sources; DELETE FROM pending_items")
+            let source = try db.makeStatement(sql: "INSERT INTO pending_sources VALUES (?, ?)")
+            let item = try db.makeStatement(sql: "INSERT INTO pending_items VALUES (?, ?, ?, ?)")
+            for list in lists {
+                let key = embeddings.keys[list.source]
+                try source.execute(arguments: [key.videoID, key.host])
+                for hit in list.hits {
+                    try item.execute(arguments: [key.videoID, key.host, embeddings.rowids[hit.index], Double(hit.score)])
                 }
             }
+            try db.execute(sql: """
+                DELETE FROM similarity_items WHERE (source_video_id, source_instance_domain)
+                    IN (SELECT video_id, instance_domain FROM pending_sources);
+                INSERT INTO similarity_sources(video_id, instance_domain, computed_at)
+                    SELECT video_id, instance_domain, ? FROM pending_sources WHERE true
+                    ON CONFLICT(video_id, instance_domain) DO UPDATE SET computed_at = excluded.computed_at;
+                INSERT INTO similarity_items(source_video_id, source_instance_domain, similar_video_id, similar_instance_domain,
+                                             score, rank, \(similar))
+                SELECT p.source_video_id, p.source_instance_domain, e.video_id, e.instance_domain, p.score,
+                       row_number() OVER (PARTITION BY p.source_video_id, p.source_instance_domain ORDER BY p.score DESC, e.rowid),
+                       \(fields)
+                FROM pending_items p
+                CROSS JOIN prod.video_embeddings e ON e.rowid = p.neighbour_rowid
+                CROSS JOIN prod.videos v ON v.video_id = e.video_id AND v.instance_domain = e.instance_domain
+                LEFT JOIN prod.channels c ON c.channel_id = v.channel_id AND c.instance_domain = v.instance_domain;
+                """, arguments: [computedAt])
+            return .commit
         }
-        return result
     }
 }

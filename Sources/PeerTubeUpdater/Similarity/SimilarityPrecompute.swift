@@ -69,30 +69,32 @@ public enum SimilarityPrecompute {
                 try FileManager.default.copyItem(atPath: outPath, toPath: side)
             }
             let cache = try DatabaseFile.open(side, role: "similarity cache", access: .create)
-            try cache.write { db in try db.execute(sql: Schema.similarityCache) }
-            let plan = try Plan(cache: cache, prodPath: dbPath, embeddings: embeddings, reset: options.selection == .reset)
-            result.removedSources = plan.removed
-            logger.info("similarity: sources=\(embeddings.count) new=\(plan.new.count) stale=\(plan.stale.count) removed=\(plan.removed) top_k=\(options.topK) nprobe=\(options.nprobe)")
+            try cache.withAttached(dbPath, as: "prod") { db in
+                // The side file is scratch until published (fsync, then rename): no journal needed.
+                try db.execute(sql: "PRAGMA main.journal_mode = OFF; PRAGMA main.synchronous = OFF")
+                try db.execute(sql: Schema.similarityCache)
+                try db.execute(sql: CacheWriter.setup)
+                let plan = try Plan(db: db, embeddings: embeddings, reset: options.selection == .reset)
+                result.removedSources = plan.removed
+                logger.info("similarity: sources=\(embeddings.count) new=\(plan.new.count) stale=\(plan.stale.count) removed=\(plan.removed) top_k=\(options.topK) nprobe=\(options.nprobe)")
 
-            let search = NeighbourSearch(index: index, embeddings: embeddings, topK: options.topK, nprobe: options.nprobe)
-            let writer = CacheWriter(cache: cache, prod: prod, embeddings: embeddings, computedAt: computedAt)
-            var progress = ProgressLine(label: "similarity", total: plan.new.count, unit: "videos")
-            // New videos first: their candidate lists tell which old lists they now belong in.
-            var touched: [Int: Float] = [:]  // old candidate → best exact score of a new video against it
-            for batch in stride(from: 0, to: plan.new.count, by: options.batchSize).map({ Array(plan.new[$0..<min($0 + options.batchSize, plan.new.count)]) }) {
-                let lists = try search.neighbours(of: batch)
-                try writer.write(lists)
-                for list in lists {
-                    for candidate in list.candidates { touched[candidate.index] = max(touched[candidate.index] ?? -.infinity, candidate.score) }
+                let search = NeighbourSearch(index: index, embeddings: embeddings, topK: options.topK, nprobe: options.nprobe)
+                let writer = CacheWriter(embeddings: embeddings, computedAt: computedAt)
+                var progress = ProgressLine(label: "similarity", total: plan.new.count, unit: "videos")
+                // New videos first: their candidate lists tell which old lists they now belong in.
+                var touched: [Int: Float] = [:]  // old candidate → best exact score of a new video against it
+                try search.pipelined(Self.batches(plan.new, size: options.batchSize)) { lists in
+                    try writer.write(lists, db: db)
+                    for list in lists {
+                        for candidate in list.candidates { touched[candidate.index] = max(touched[candidate.index] ?? -.infinity, candidate.score) }
+                    }
+                    progress.advance(by: lists.count, logger: logger)
                 }
-                progress.advance(by: batch.count, logger: logger)
+                let refresh = plan.listsToRefresh(touchedBy: touched, topK: options.topK).union(plan.stale).sorted()
+                try search.pipelined(Self.batches(refresh, size: options.batchSize)) { try writer.write($0, db: db) }
+                result.newSources = plan.new.count
+                result.refreshedSources = refresh.count
             }
-            let refresh = plan.listsToRefresh(touchedBy: touched, topK: options.topK).union(plan.stale).sorted()
-            for batch in stride(from: 0, to: refresh.count, by: options.batchSize).map({ Array(refresh[$0..<min($0 + options.batchSize, refresh.count)]) }) {
-                try writer.write(try search.neighbours(of: batch))
-            }
-            result.newSources = plan.new.count
-            result.refreshedSources = refresh.count
         }
         result.durationMs = clock.elapsedMilliseconds
         let rate = Double(result.newSources + result.refreshedSources) / max(Double(result.durationMs) / 1000, 0.001)
@@ -100,9 +102,12 @@ public enum SimilarityPrecompute {
         return result
     }
 
-    /// Which sources to compute, from what the cache already holds.
+    static func batches(_ items: [Int], size: Int) -> [[Int]] {
+        stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min($0 + size, items.count)]) }
+    }
+
+    /// Which sources to compute, from what the cache (schema main, prod attached) already holds.
     struct Plan {
-        let cache: DatabaseQueue
         let embeddings: EmbeddingSet
         /// Positions (into `embeddings`) of videos with no cached list.
         var new: [Int] = []
@@ -112,17 +117,14 @@ public enum SimilarityPrecompute {
         /// Score of the k-th neighbour, and list length, of each cached source (by position).
         var floor: [Int: (score: Double, count: Int)] = [:]
 
-        init(cache: DatabaseQueue, prodPath: String, embeddings: EmbeddingSet, reset: Bool) throws {
-            self.cache = cache
+        init(db: Database, embeddings: EmbeddingSet, reset: Bool) throws {
             self.embeddings = embeddings
-            if reset {
-                try cache.write { try $0.execute(sql: "DELETE FROM similarity_items; DELETE FROM similarity_sources") }
-            }
+            if reset { try db.execute(sql: "DELETE FROM similarity_items; DELETE FROM similarity_sources") }
             var cached = Set<Int>()
             var removed = 0
             var floor: [Int: (Double, Int)] = [:]
             var stale = Set<Int>()
-            try cache.withAttached(prodPath, as: "prod") { db in
+            do {
                 try db.inTransaction {
                     // Sources whose video left prod go, with their lists.
                     try db.execute(sql: """
