@@ -57,6 +57,8 @@ ifeq ($(strip $(ARGS)),)
 	.build/release/updater-bench embed --texts $(BENCH_TEXTS) --model-dir $(MODEL_DIR)
 	.build/release/updater-bench merge
 	.build/release/updater-bench similarity
+	$(SWIFT) build -c release --product peertube-updater
+	python3 scripts/similarity-recall-real.py
 else
 	.build/release/updater-bench $(ARGS)
 endif
