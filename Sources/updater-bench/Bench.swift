@@ -13,14 +13,22 @@ struct Bench: ParsableCommand {
     )
 }
 
-/// Timing helpers shared by every benchmark.
-enum Measure {
+/// Where a benchmark keeps its generated data, and how many runs it takes the median of.
+struct BenchData: ParsableArguments {
+    @Option var runs = 3
+    @Option(name: .customLong("data-dir"), help: "Where generated DBs are kept between runs (git-ignored).")
+    var dataDir = "bench-data"
+
     /// Creates the data folder; returns a logger that shows only warnings (figures go to stdout).
-    static func prepare(dataDir: String) throws -> Logger {
+    func prepare() throws -> Logger {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         let sink = try LineLogHandler.Sink(stream: FileHandle.standardError)
         return Logger(label: "bench") { _ in LineLogHandler(sink: sink, level: .warning) }
     }
+}
+
+/// Timing helpers shared by every benchmark.
+enum Measure {
 
     static func seconds(_ body: () throws -> Void) rethrows -> Double {
         let start = ContinuousClock.now
@@ -50,15 +58,13 @@ struct MergeBench: ParsableCommand {
 
     @Option var videos = 1_000_000
     @Option(name: .customLong("new-videos")) var newVideos = 100_000
-    @Option var runs = 3
-    @Option(name: .customLong("data-dir"), help: "Where generated DBs are kept between runs (git-ignored).")
-    var dataDir = "bench-data"
+    @OptionGroup var data: BenchData
 
     func run() throws {
-        let logger = try Measure.prepare(dataDir: dataDir)
+        let logger = try data.prepare()
         let channels = max(1, videos / 50), newChannels = max(1, newVideos / 100)
-        let prod = "\(dataDir)/prod-\(videos).db"
-        let staging = "\(dataDir)/staging-\(videos)+\(newVideos).db"
+        let prod = "\(data.dataDir)/prod-\(videos).db"
+        let staging = "\(data.dataDir)/staging-\(videos)+\(newVideos).db"
         let catalog = SyntheticCatalog(seed: 1234, instanceCount: 200)
         if !FileManager.default.fileExists(atPath: prod) {
             let seconds = try Measure.seconds {
@@ -76,8 +82,8 @@ struct MergeBench: ParsableCommand {
         }
 
         var mergeTimes: [Double] = [], popularityTimes: [Double] = []
-        let work = "\(dataDir)/prod-work.db"
-        for run in 1...runs {
+        let work = "\(data.dataDir)/prod-work.db"
+        for run in 1...data.runs {
             try DatabaseFile.remove(work)
             try FileManager.default.copyItem(atPath: prod, toPath: work)
             var results: [TableMergeResult] = []

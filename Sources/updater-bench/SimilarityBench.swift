@@ -12,23 +12,22 @@ struct SimilarityBench: ParsableCommand {
     @Option var videos = 100_000
     @Option(name: .customLong("new-videos")) var newVideos = 5_000
     @Option var nlist = 1024
-    @Option var runs = 3
-    @Option(name: .customLong("data-dir")) var dataDir = "bench-data"
+    @OptionGroup var data: BenchData
 
     func run() throws {
-        let logger = try Measure.prepare(dataDir: dataDir)
+        let logger = try data.prepare()
         let catalog = SyntheticCatalog(seed: 4321, instanceCount: 50)
-        let base = "\(dataDir)/sim-prod-\(videos).db", grown = "\(dataDir)/sim-prod-\(videos)+\(newVideos).db"
+        let base = "\(data.dataDir)/sim-prod-\(videos).db", grown = "\(data.dataDir)/sim-prod-\(videos)+\(newVideos).db"
         if !FileManager.default.fileExists(atPath: grown) {
             try catalog.write(.init(videos: 0..<videos, channels: 0..<max(1, videos / 50), withEmbeddings: true, isProd: true),
                               to: base, logger: logger)
             try catalog.write(.init(videos: 0..<(videos + newVideos), channels: 0..<max(1, videos / 50), withEmbeddings: true, isProd: true),
                               to: grown, logger: logger)
         }
-        let index = "\(dataDir)/sim.faiss", cache = "\(dataDir)/sim-cache.db"
+        let index = "\(data.dataDir)/sim.faiss", cache = "\(data.dataDir)/sim-cache.db"
         var build: [Double] = [], full: [Double] = [], incremental: [Double] = []
         var refreshed = 0
-        for run in 1...runs {
+        for run in 1...data.runs {
             for path in [cache, cache + ".prev"] { try DatabaseFile.remove(path) }
             build.append(try Measure.seconds {
                 _ = try ANNBuild.run(dbPath: base, indexPath: index, metaPath: index + ".json", options: .init(nlist: nlist), logger: logger)

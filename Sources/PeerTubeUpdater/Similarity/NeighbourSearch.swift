@@ -24,7 +24,7 @@ struct EmbeddingSet: @unchecked Sendable {
         guard let scan = try prod.read({ db -> EmbeddingScan? in
             try DatabaseFile.requireTables(["video_embeddings", "videos"], in: db, role: "prod DB", path: dbPath)
             return try EmbeddingScan(db)
-        }), scan.valid > 0 else { throw ANNError.noEmbeddings(path: dbPath) }
+        }), scan.valid > 0 else { throw SimilarityError.noEmbeddings(path: dbPath) }
         var rowids: [Int64] = [], vectors: [Float] = []
         vectors.reserveCapacity(scan.valid * scan.dimension)
         try scan.forEachBatch(prod, batchSize: 5_000) { ids, batch in

@@ -3,11 +3,14 @@ import GRDB
 import Logging
 
 public enum SimilarityError: Error, CustomStringConvertible, Equatable {
+    case noEmbeddings(path: String)
     case dimensionMismatch(index: Int, database: Int)
     case badParameters(String)
 
     public var description: String {
         switch self {
+        case .noEmbeddings(let path):
+            return "similarity: \(path) holds no usable embeddings"
         case let .dimensionMismatch(index, database):
             return "similarity: the index holds \(index)-d vectors but the DB's embeddings are \(database)-d; rebuild the index"
         case .badParameters(let message):

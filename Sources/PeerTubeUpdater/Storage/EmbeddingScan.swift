@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 
-/// Reads `video_embeddings` for the ANN stages: which dimension and model it holds, and its vectors
+/// Reads `video_embeddings` for the ANN and similarity stages: which dimension and model it holds, and its vectors
 /// in rowid order, batch by batch, L2-normalised. Rows of another dimension, or whose blob length
 /// disagrees with it, are skipped and counted.
 struct EmbeddingScan {
