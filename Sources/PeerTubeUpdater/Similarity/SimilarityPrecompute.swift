@@ -69,7 +69,7 @@ public enum SimilarityPrecompute {
 
         try ArtifactPublisher.publish(to: outPath) { side in
             if options.selection == .incremental, FileManager.default.fileExists(atPath: outPath) {
-                try FileManager.default.copyItem(atPath: outPath, toPath: side)
+                try FileCopy.copy(outPath, to: side)
             }
             let cache = try DatabaseFile.open(side, role: "similarity cache", access: .create)
             try cache.withAttached(dbPath, as: "prod") { db in
