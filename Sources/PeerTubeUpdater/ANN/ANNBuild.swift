@@ -17,7 +17,7 @@ public enum ANNError: Error, CustomStringConvertible, Equatable {
         case .badParameters(let message):
             return "ANN build: \(message)"
         case .gpuUnavailable:
-            return "ANN build: --gpu needs a usable CUDA device, and there is no CPU fallback: this machine has none (libcuda.so.1 not found) or this build has no GPU ANN yet"
+            return "ANN build: --gpu needs a GPU build of the index, which this build does not have yet, and there is no CPU fallback"
         }
     }
 }

@@ -5,10 +5,6 @@ import GRDB
 struct MergePlan {
     struct Step {
         var rule: MergeRule
-        /// Prod's columns, in prod order, that staging has too: the only ones merged.
-        var columns: [String]
-        /// Columns an existing prod row takes from staging (empty for INSERT_ONLY).
-        var updateColumns: [String]
         var sql: String
     }
 
@@ -54,11 +50,13 @@ struct MergePlan {
                     updateColumns = nonKey
                 }
             }
-            return Step(rule: rule, columns: shared, updateColumns: updateColumns,
-                        sql: Self.sql(rule: rule, columns: shared, updateColumns: updateColumns, stagingSchema: stagingSchema, db: db))
+            return Step(rule: rule, sql: Self.sql(rule: rule, columns: shared, updateColumns: updateColumns,
+                                                  stagingSchema: stagingSchema, db: db))
         }
     }
 
+    /// `columns`: prod's columns, in prod order, that staging has too (the only ones merged);
+    /// `updateColumns`: those an existing prod row takes from staging (none for INSERT_ONLY).
     private static func sql(rule: MergeRule, columns: [String], updateColumns: [String],
                             stagingSchema: String, db: Database) -> String {
         let list = columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")

@@ -91,7 +91,7 @@ public final class RunLock: @unchecked Sendable {
         defer { mutex.unlock() }
         guard fd >= 0 else { return }
         // Unlink before close: once the flock is free, the file at `path` must not be ours any more.
-        if sameFile(fd, path) { unlink(path) }
+        if Self.sameFile(fd, path) { unlink(path) }
         close(fd)
         fd = -1
     }
@@ -138,8 +138,6 @@ public final class RunLock: @unchecked Sendable {
         guard fstat(fd, &open) == 0, stat(path, &named) == 0 else { return false }
         return open.st_dev == named.st_dev && open.st_ino == named.st_ino
     }
-
-    private func sameFile(_ fd: Int32, _ path: String) -> Bool { Self.sameFile(fd, path) }
 
     /// A process that exists and whose command line names an updater. A PID reused by an unrelated
     /// process after a crash is not a holder.

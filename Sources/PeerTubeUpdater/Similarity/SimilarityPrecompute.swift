@@ -111,7 +111,6 @@ public enum SimilarityPrecompute {
 
     /// Which sources to compute, from what the cache (schema main, prod attached) already holds.
     struct Plan {
-        let embeddings: EmbeddingSet
         /// Positions (into `embeddings`) of videos with no cached list.
         var new: [Int] = []
         /// Positions of cached sources one of whose neighbours left prod.
@@ -121,7 +120,6 @@ public enum SimilarityPrecompute {
         var floor: [Int: (score: Double, count: Int)] = [:]
 
         init(db: Database, embeddings: EmbeddingSet, reset: Bool) throws {
-            self.embeddings = embeddings
             if reset { try db.execute(sql: "DELETE FROM similarity_items; DELETE FROM similarity_sources") }
             var cached = Set<Int>()
             var removed = 0

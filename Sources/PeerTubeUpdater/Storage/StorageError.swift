@@ -4,7 +4,6 @@ public enum StorageError: Error, CustomStringConvertible, Equatable {
     case unreadable(role: String, path: String)
     case notADatabase(role: String, path: String, detail: String)
     case missingTable(role: String, path: String, table: String)
-    case integrityFailed(role: String, path: String, messages: [String])
     case refusedPath(path: String, reason: String)
 
     public var description: String {
@@ -17,8 +16,6 @@ public enum StorageError: Error, CustomStringConvertible, Equatable {
             return "\(role) \(path) is not a usable SQLite database (\(detail))"
         case let .missingTable(role, path, table):
             return "\(role) \(path) has no table '\(table)'"
-        case let .integrityFailed(role, path, messages):
-            return "\(role) \(path) failed PRAGMA integrity_check: \(messages.prefix(3).joined(separator: "; "))"
         case let .refusedPath(path, reason):
             return "refusing to use \(path): \(reason)"
         }
