@@ -13,10 +13,13 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/swhitty/FlyingFox", exact: "0.27.1"),
     ],
     targets: [
         // OpenBLAS's CBLAS (Debian's libopenblas-dev): the MiniLM forward pass runs on its sgemm.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // libcurl (Debian's libcurl4-openssl-dev): the crawler's HTTP client.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // FAISS (Debian's libfaiss-dev ships C++ only): a small extern "C" shim over what we use.
         .target(
             name: "CFaissShim",
@@ -31,16 +34,27 @@ let package = Package(
             dependencies: [
                 "COpenBLAS",
                 "CFaissShim",
+                "CCurl",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.embedInCode("Merge/merge_rules.json")]
+        ),
+        // The simulated PeerTube federation: a seeded corpus served on loopback with PeerTube's API
+        // rules and switchable faults (tests, the smoke suite, `sim serve`).
+        .target(
+            name: "PeerTubeSimulator",
+            dependencies: [
+                "PeerTubeUpdater",
+                .product(name: "FlyingFox", package: "FlyingFox"),
+            ]
         ),
         // Thin CLI over the library.
         .executableTarget(
             name: "peertube-updater",
             dependencies: [
                 "PeerTubeUpdater",
+                "PeerTubeSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -50,6 +64,7 @@ let package = Package(
             name: "updater-bench",
             dependencies: [
                 "PeerTubeUpdater",
+                "PeerTubeSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -59,6 +74,7 @@ let package = Package(
             name: "PeerTubeUpdaterTests",
             dependencies: [
                 "PeerTubeUpdater",
+                "PeerTubeSimulator",
                 "peertube-updater",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,7 +2,7 @@ import ArgumentParser
 import PeerTubeUpdater
 
 @main
-struct PeerTubeUpdaterCommand: ParsableCommand {
+struct PeerTubeUpdaterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peertube-updater",
         abstract: "The daily updater of a PeerTube video-discovery service.",
@@ -15,6 +15,7 @@ struct PeerTubeUpdaterCommand: ParsableCommand {
             """,
         subcommands: [
             StagingCommand.self,
+            CrawlCommand.self,
             MergeCommand.self,
             EmbedCommand.self,
             ANNCommand.self,
@@ -22,6 +23,7 @@ struct PeerTubeUpdaterCommand: ParsableCommand {
             PopularityCommand.self,
             LockCommand.self,
             FixtureCommand.self,
+            SimCommand.self,
         ]
     )
 }

@@ -19,7 +19,8 @@ public struct ProgressLine: Sendable {
         self.interval = interval
     }
 
-    public mutating func advance(by count: Int, logger: Logger) {
+    /// Counts `count` more done; logs a line when due. `detail` is appended to it (other counters).
+    public mutating func advance(by count: Int, detail: @autoclosure () -> String = "", logger: Logger) {
         done += count
         let now = ContinuousClock.now
         guard now - lastLine >= .seconds(interval) || done >= total else { return }
@@ -28,7 +29,7 @@ public struct ProgressLine: Sendable {
         let rate = Double(done) / max(elapsed, 1e-3)
         let remaining = rate > 0 ? Double(max(total - done, 0)) / rate : 0
         let percent = total > 0 ? 100 * Double(done) / Double(total) : 100
-        logger.info("\(label): \(done)/\(total) (\(String(format: "%.1f", percent))%) \(String(format: "%.1f", rate)) \(unit)/s ETA \(Self.duration(remaining))")
+        logger.info("\(label): \(done)/\(total) (\(String(format: "%.1f", percent))%) \(String(format: "%.1f", rate)) \(unit)/s ETA \(Self.duration(remaining))\(detail().isEmpty ? "" : ", " + detail())")
     }
 
     static func duration(_ seconds: Double) -> String {

@@ -1,0 +1,88 @@
+import Foundation
+
+/// Misbehaviour to switch on per host, read from a JSON file (`sim serve --faults FILE`):
+/// `{"hosts": {"tilvids.com": {"latencyMs": 20, "rateLimited": -1, "retryAfterSeconds": 2}}, "all": {…}}`.
+/// Counts ("the first N API requests") are per host; -1 means every request.
+public struct SimFaults: Sendable, Codable, Equatable {
+    public struct HostFaults: Sendable, Codable, Equatable {
+        /// Added before every answer.
+        public var latencyMs: Int?
+        /// The first N API requests get 429 with `Retry-After` (-1: all of them).
+        public var rateLimited: Int?
+        public var retryAfterSeconds: Int?
+        /// The first N API requests get an nginx-style 502 HTML page (-1: all of them).
+        public var serverErrors: Int?
+        /// Accepts the request and never answers.
+        public var hang: Bool?
+        /// JSON bodies cut in half.
+        public var malformedJSON: Bool?
+        /// 200 with an HTML page instead of JSON.
+        public var htmlInsteadOfJSON: Bool?
+        /// A JSON body of `oversizedBytes` (default 12 MB).
+        public var oversizedBody: Bool?
+        public var oversizedBytes: Int?
+        /// 302 to the same path on this base URL (e.g. `http://other.example`).
+        public var redirectTo: String?
+        /// robots.txt disallows `/api/`.
+        public var robotsDisallowAPI: Bool?
+        /// Every Nth video's details answer 404 although the video is listed.
+        public var detailsNotFoundEvery: Int?
+
+        public init(latencyMs: Int? = nil, rateLimited: Int? = nil, retryAfterSeconds: Int? = nil, serverErrors: Int? = nil,
+                    hang: Bool? = nil, malformedJSON: Bool? = nil, htmlInsteadOfJSON: Bool? = nil, oversizedBody: Bool? = nil,
+                    oversizedBytes: Int? = nil, redirectTo: String? = nil, robotsDisallowAPI: Bool? = nil,
+                    detailsNotFoundEvery: Int? = nil) {
+            self.latencyMs = latencyMs
+            self.rateLimited = rateLimited
+            self.retryAfterSeconds = retryAfterSeconds
+            self.serverErrors = serverErrors
+            self.hang = hang
+            self.malformedJSON = malformedJSON
+            self.htmlInsteadOfJSON = htmlInsteadOfJSON
+            self.oversizedBody = oversizedBody
+            self.oversizedBytes = oversizedBytes
+            self.redirectTo = redirectTo
+            self.robotsDisallowAPI = robotsDisallowAPI
+            self.detailsNotFoundEvery = detailsNotFoundEvery
+        }
+    }
+
+    /// Faults of one host.
+    public var hosts: [String: HostFaults] = [:]
+    /// Faults of every host (a host's own entry wins field by field).
+    public var all: HostFaults?
+
+    public init(hosts: [String: HostFaults] = [:], all: HostFaults? = nil) {
+        self.hosts = hosts
+        self.all = all
+    }
+
+    public static func load(path: String) throws -> SimFaults {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SimError("faults file not found: \(path)")
+        }
+        do {
+            return try JSONDecoder().decode(SimFaults.self, from: data)
+        } catch {
+            throw SimError("faults file \(path) is not valid: \(error)")
+        }
+    }
+
+    func faults(for host: String) -> HostFaults {
+        let own = hosts[host] ?? HostFaults()
+        guard let all else { return own }
+        return HostFaults(
+            latencyMs: own.latencyMs ?? all.latencyMs, rateLimited: own.rateLimited ?? all.rateLimited,
+            retryAfterSeconds: own.retryAfterSeconds ?? all.retryAfterSeconds, serverErrors: own.serverErrors ?? all.serverErrors,
+            hang: own.hang ?? all.hang, malformedJSON: own.malformedJSON ?? all.malformedJSON,
+            htmlInsteadOfJSON: own.htmlInsteadOfJSON ?? all.htmlInsteadOfJSON, oversizedBody: own.oversizedBody ?? all.oversizedBody,
+            oversizedBytes: own.oversizedBytes ?? all.oversizedBytes, redirectTo: own.redirectTo ?? all.redirectTo,
+            robotsDisallowAPI: own.robotsDisallowAPI ?? all.robotsDisallowAPI,
+            detailsNotFoundEvery: own.detailsNotFoundEvery ?? all.detailsNotFoundEvery)
+    }
+}
+
+public struct SimError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,45 @@
+import Synchronization
+
+/// A run-wide cap shared by concurrent workers (`--max-channels`): `take` grants at most what is left.
+final class Budget: Sendable {
+    private let remaining: Mutex<Int?>
+
+    /// `limit` 0 means unlimited.
+    init(limit: Int) { remaining = Mutex(limit > 0 ? limit : nil) }
+
+    func take(_ wanted: Int) -> Int {
+        remaining.withLock { left in
+            guard let current = left else { return wanted }
+            let granted = min(wanted, current)
+            left = current - granted
+            return granted
+        }
+    }
+
+    var isExhausted: Bool { remaining.withLock { $0 == 0 } }
+}
+
+/// Counters shared by a stage's workers, for its progress lines and summary.
+final class StageTally: Sendable {
+    private let state: Mutex<(summary: CrawlSummary, progress: ProgressLine)>
+
+    init(label: String, total: Int, unit: String, interval: Double) {
+        state = Mutex((CrawlSummary(), ProgressLine(label: label, total: total, unit: unit, interval: interval)))
+    }
+
+    func update(_ change: (inout CrawlSummary) -> Void) {
+        state.withLock { change(&$0.summary) }
+    }
+
+    /// One more unit of work done (a host, a channel); logs a progress line when due.
+    func finishedOne(client: PoliteHTTPClient, logger: Logger) {
+        state.withLock { state in
+            let summary = state.summary
+            state.progress.advance(by: 1, detail: "channels \(summary.channels), videos \(summary.videos), pages \(summary.pages), requests \(client.requestCounters.requests)", logger: logger)
+        }
+    }
+
+    var summary: CrawlSummary { state.withLock { $0.summary } }
+}
+
+import Logging

@@ -1,0 +1,108 @@
+import Foundation
+import Logging
+
+/// Stage 3: channels. For each instance (first `--max-instances` by host), pages
+/// `/api/v1/video-channels` oldest first (so channels created during the crawl land on later pages
+/// instead of shifting earlier ones), keeps only channels hosted on that instance (the list mixes in
+/// every followed server's channels), with `newOnly` only those absent from staging, and stops at
+/// the run-wide `--max-channels`. Each page is stored with the host's progress row, so `--resume`
+/// continues from the next page. A failing host gets its error recorded and the others go on.
+public enum ChannelsCrawl {
+    public static func run(stagingPath: String, client: PoliteHTTPClient, options: CrawlOptions,
+                           logger: Logger) async throws -> CrawlSummary {
+        let clock = ContinuousClock.now
+        let requestsBefore = client.requestCounters.requests
+        let store = CrawlStore(db: try StagingDatabase.openOrCreate(at: stagingPath))
+        let hosts = try store.instanceHosts(limit: options.maxInstances)
+        let todo = try store.prepareProgress(table: "channel_crawl_progress", keyColumns: ["instance_domain"],
+                                             keys: hosts.map { [$0] }, resume: options.resume)
+        logger.info("channels: \(todo.count) of \(hosts.count) instances to crawl (new-only \(options.newOnly), max-channels \(options.maxChannels))")
+        let budget = Budget(limit: options.maxChannels)
+        let tally = StageTally(label: "channels", total: todo.count, unit: "hosts", interval: options.progressInterval)
+        tally.update { $0.hosts = todo.count }
+        await forEachConcurrently(todo, width: client.options.concurrency) { item in
+            let host = item.key[0]
+            do {
+                // Stopped by the cap, the host stays in_progress at its offset: a later --resume goes on.
+                if try await crawlHost(host, from: item.start, store: store, client: client, budget: budget,
+                                       options: options, tally: tally) {
+                    try store.setProgress(table: "channel_crawl_progress", keyColumns: ["instance_domain"], key: [host],
+                                          status: "done", nextStart: 0)
+                }
+                try store.markInstance(host, error: nil, source: "channels")
+            } catch let error as FetchError {
+                tally.update { $0.hostsFailed += 1 }
+                logger.warning("channels: \(host) failed: \(error)")
+                try? store.markInstance(host, error: error, source: "channels")
+                try? store.setProgress(table: "channel_crawl_progress", keyColumns: ["instance_domain"], key: [host],
+                                       status: "error", nextStart: (try? store.resumeOffset(host)) ?? 0, error: error)
+            } catch {
+                tally.update { $0.hostsFailed += 1 }
+                logger.error("channels: \(host) failed: \(error)")
+            }
+            tally.finishedOne(client: client, logger: logger)
+        }
+        var summary = tally.summary
+        summary.requests = client.requestCounters.requests - requestsBefore
+        summary.elapsedMs = clock.elapsedMilliseconds
+        logger.info("channels: \(summary.channels) channels stored from \(summary.hosts - summary.hostsFailed)/\(summary.hosts) instances, \(summary.pages) pages, \(summary.requests) requests in \(summary.elapsedMs)ms")
+        return summary
+    }
+
+    private static func crawlHost(_ host: String, from start: Int, store: CrawlStore, client: PoliteHTTPClient,
+                                  budget: Budget, options: CrawlOptions, tally: StageTally) async throws -> Bool {
+        var start = start
+        while !budget.isExhausted {
+            let page = try await client.getJSON(host: host, "/api/v1/video-channels?start=\(start)&count=\(options.pageSize)&sort=createdAt")
+            guard let items = page.json["data"]?.array else {
+                throw FetchError(.invalidJSON, "no data array in the channel list of \(host) at start=\(start)")
+            }
+            var local = items.filter { PeerTubeMapping.channelHost($0) == host }
+                .compactMap { PeerTubeMapping.channel($0, host: host, scheme: page.scheme) }
+            if options.newOnly {
+                let known = try store.existingChannelIDs(host: host, among: local.map(\.channelID))
+                local.removeAll { known.contains($0.channelID) }
+            }
+            let granted = budget.take(local.count)
+            let truncated = granted < local.count
+            local = Array(local.prefix(granted))
+            let next = start + items.count
+            // A page cut by the cap is fetched again on resume (new-only skips what was stored).
+            try store.storeChannels(local, host: host, nextStart: truncated ? start : next)
+            if truncated { return false }
+            tally.update {
+                $0.channels += local.count
+                $0.pages += 1
+            }
+            let total = page.json["total"]?.int
+            if items.count < options.pageSize || (total.map { Int64(next) >= $0 } ?? false) { return true }
+            start = next
+        }
+        return false
+    }
+}
+
+extension CrawlStore {
+    /// Where an interrupted channel crawl of `host` continues (the offset after its last stored page).
+    func resumeOffset(_ host: String) throws -> Int {
+        try db.read { db in
+            try Int.fetchOne(db, sql: "SELECT last_start FROM channel_crawl_progress WHERE instance_domain = ?",
+                             arguments: [host]) ?? 0
+        }
+    }
+}
+
+/// Runs `body` for every item with at most `width` running at once, in item order.
+func forEachConcurrently<Item: Sendable>(_ items: [Item], width: Int,
+                                         _ body: @escaping @Sendable (Item) async -> Void) async {
+    await withTaskGroup(of: Void.self) { group in
+        var iterator = items.makeIterator()
+        for _ in 0..<max(1, width) {
+            guard let item = iterator.next() else { break }
+            group.addTask { await body(item) }
+        }
+        while await group.next() != nil {
+            if let item = iterator.next() { group.addTask { await body(item) } }
+        }
+    }
+}

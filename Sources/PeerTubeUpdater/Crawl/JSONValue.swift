@@ -1,0 +1,80 @@
+import Foundation
+
+/// A parsed JSON document, read tolerantly: instances of many PeerTube versions send optional,
+/// renamed or mistyped fields, so every accessor returns nil instead of throwing on a mismatch.
+public enum JSONValue: Sendable, Equatable, Decodable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Int64.self) { self = .int(value) }
+        else if let value = try? container.decode(Double.self) { self = .double(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    public static func parse(_ data: Data) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: data)
+    }
+
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let fields) = self { return fields[key] }
+        return nil
+    }
+
+    /// The first of `keys` that is present and not null (PeerTube renamed fields over versions).
+    public func first(_ keys: String...) -> JSONValue? {
+        for key in keys {
+            if let value = self[key], value != .null { return value }
+        }
+        return nil
+    }
+
+    public var array: [JSONValue]? {
+        if case .array(let items) = self { return items }
+        return nil
+    }
+
+    /// A string; numbers are given as their decimal text. Empty or blank strings count as absent.
+    public var string: String? {
+        switch self {
+        case .string(let value): value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : value
+        case .int(let value): String(value)
+        case .double(let value) where value.rounded() == value && abs(value) < 1e15: String(Int64(value))
+        default: nil
+        }
+    }
+
+    /// An integer; integral doubles and numeric strings are accepted.
+    public var int: Int64? {
+        switch self {
+        case .int(let value): value
+        case .double(let value) where value.rounded() == value && abs(value) < 9e15: Int64(value)
+        case .string(let text): Int64(text.trimmingCharacters(in: .whitespaces))
+        default: nil
+        }
+    }
+
+    public var double: Double? {
+        switch self {
+        case .int(let value): Double(value)
+        case .double(let value): value.isFinite ? value : nil
+        case .string(let text): Double(text.trimmingCharacters(in: .whitespaces)).flatMap { $0.isFinite ? $0 : nil }
+        default: nil
+        }
+    }
+
+    public var bool: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+}

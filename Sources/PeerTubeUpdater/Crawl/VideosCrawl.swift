@@ -1,0 +1,176 @@
+import Foundation
+import GRDB
+import Logging
+
+/// Stage 4: videos. For each channel of the crawled instances with a slug and a video count that is
+/// unknown (found in this run) or at least 1, pages its videos newest first with `nsfw=both` (PeerTube
+/// hides NSFW videos from anonymous lists otherwise). New videos (absent from staging and from the
+/// `existingDB`) get their details fetched, for the full description, tags and comment count that
+/// lists leave out. A channel stops after `stopAfterFullPages` consecutive pages of known videos or
+/// `maxVideosPages` pages; each page is stored with the channel's progress row.
+public enum VideosCrawl {
+    public static func run(stagingPath: String, client: PoliteHTTPClient, options: CrawlOptions,
+                           logger: Logger) async throws -> CrawlSummary {
+        let clock = ContinuousClock.now
+        let requestsBefore = client.requestCounters.requests
+        let store = CrawlStore(db: try StagingDatabase.openOrCreate(at: stagingPath))
+        let existing = try options.existingDB.map { path -> DatabaseQueue in
+            let queue = try DatabaseFile.open(path, role: "existing DB", access: .readOnly)
+            try queue.read { db in try DatabaseFile.requireTables(["videos"], in: db, role: "existing DB", path: path) }
+            return queue
+        }
+        let hosts = try store.instanceHosts(limit: options.maxInstances)
+        let channels = try store.channelsToCrawl(hosts: hosts, limit: options.maxChannels)
+        let todo = try store.prepareProgress(
+            table: "video_crawl_progress", keyColumns: ["instance_domain", "channel_id"],
+            keys: channels.map { [$0.instanceDomain, $0.channelID] },
+            extra: ("channel_name", channels.map(\.channelName)), resume: options.resume)
+        let byKey = Dictionary(uniqueKeysWithValues: channels.map { ([$0.instanceDomain, $0.channelID], $0) })
+        let work = interleavedByHost(todo.compactMap { item in byKey[item.key].map { ($0, item.start) } })
+        logger.info("videos: \(work.count) of \(channels.count) channels on \(hosts.count) instances to crawl (new-only \(options.newOnly), existing-db \(options.existingDB ?? "none"), stop-after-full-pages \(options.stopAfterFullPages), max-videos-pages \(options.maxVideosPages))")
+        let tally = StageTally(label: "videos", total: work.count, unit: "channels", interval: options.progressInterval)
+        let crawler = ChannelVideos(store: store, existing: existing, client: client, options: options, tally: tally)
+        let width = client.options.concurrency * client.options.perHostConcurrency
+        await forEachConcurrently(work, width: width) { channel, start in
+            do {
+                try await crawler.crawl(channel, from: start)
+                try store.setProgress(table: "video_crawl_progress", keyColumns: ["instance_domain", "channel_id"],
+                                      key: [channel.instanceDomain, channel.channelID], status: "done", nextStart: 0)
+                tally.update { $0.channels += 1 }
+            } catch {
+                let fetchError = error as? FetchError ?? FetchError(.network, "\(error)")
+                tally.update { $0.channelsFailed += 1 }
+                logger.warning("videos: \(channel.channelName ?? channel.channelID)@\(channel.instanceDomain) failed: \(fetchError)")
+                try? store.markChannel(channel, error: fetchError, source: "videos")
+                let offset = (try? store.videoResumeOffset(channel)) ?? 0
+                try? store.setProgress(table: "video_crawl_progress", keyColumns: ["instance_domain", "channel_id"],
+                                       key: [channel.instanceDomain, channel.channelID], status: "error",
+                                       nextStart: offset, error: fetchError)
+            }
+            tally.finishedOne(client: client, logger: logger)
+        }
+        var summary = tally.summary
+        summary.hosts = hosts.count
+        summary.requests = client.requestCounters.requests - requestsBefore
+        summary.elapsedMs = clock.elapsedMilliseconds
+        let rate = Double(summary.requests) / max(Double(summary.elapsedMs) / 1000, 1e-3)
+        logger.info("videos: \(summary.videos) new videos from \(summary.channels)/\(work.count) channels (\(summary.channelsFailed) failed), \(summary.pages) pages, \(summary.requests) requests (\(String(format: "%.1f", rate)) req/s) in \(summary.elapsedMs)ms")
+        return summary
+    }
+
+    /// Round-robin over hosts, so every host has work in flight and none is hammered alone.
+    static func interleavedByHost<T>(_ items: [(ChannelRecord, T)]) -> [(ChannelRecord, T)] {
+        var queues: [String: [(ChannelRecord, T)]] = [:]
+        var order: [String] = []
+        for item in items {
+            if queues[item.0.instanceDomain] == nil { order.append(item.0.instanceDomain) }
+            queues[item.0.instanceDomain, default: []].append(item)
+        }
+        var result: [(ChannelRecord, T)] = []
+        var index = 0
+        while result.count < items.count {
+            for host in order where index < queues[host]!.count { result.append(queues[host]![index]) }
+            index += 1
+        }
+        return result
+    }
+}
+
+/// The paging loop of one channel.
+private struct ChannelVideos: Sendable {
+    let store: CrawlStore
+    let existing: DatabaseQueue?
+    let client: PoliteHTTPClient
+    let options: CrawlOptions
+    let tally: StageTally
+
+    func crawl(_ channel: ChannelRecord, from start: Int) async throws {
+        guard let slug = channel.channelName else { throw FetchError(.invalidURL, "channel \(channel.channelID) has no slug") }
+        let host = channel.instanceDomain
+        let handle = slug.addingPercentEncoding(withAllowedCharacters: .pathSegmentSafe) ?? slug
+        var start = start
+        var fullPages = 0
+        var pagesFetched = 0
+        while true {
+            let page = try await client.getJSON(
+                host: host, "/api/v1/video-channels/\(handle)/videos?start=\(start)&count=\(options.pageSize)&sort=-publishedAt&nsfw=both")
+            guard let items = page.json["data"]?.array else {
+                throw FetchError(.invalidJSON, "no data array in the videos of \(slug)@\(host) at start=\(start)")
+            }
+            let total = page.json["total"]?.int
+            if start == 0, let total, total >= 0 { try store.setVideosCount(channel, count: total) }
+            var seen = Set<String>()
+            let unique = items.filter { PeerTubeMapping.videoID($0).map { seen.insert($0).inserted } ?? false }
+            let ids = unique.compactMap(PeerTubeMapping.videoID)
+            var known = Set<String>()
+            if options.newOnly {
+                known = try store.existingVideoIDs(host: host, among: ids)
+                if let existing { known.formUnion(try CrawlStore.videoIDs(in: existing, host: host, among: ids)) }
+            }
+            let fresh = unique.filter { !known.contains(PeerTubeMapping.videoID($0)!) }
+            let rows = try await records(fresh, channel: channel, host: host, scheme: page.scheme)
+            let next = start + items.count
+            try store.storeVideos(rows, channel: channel, nextStart: next)
+            pagesFetched += 1
+            tally.update {
+                $0.videos += rows.count
+                $0.pages += 1
+            }
+            let allKnown = options.newOnly && !ids.isEmpty && known.count >= ids.count
+            fullPages = allKnown ? fullPages + 1 : 0
+            if options.stopAfterFullPages > 0 && fullPages >= options.stopAfterFullPages { return }
+            if items.count < options.pageSize || (total.map { Int64(next) >= $0 } ?? false) { return }
+            if options.maxVideosPages > 0 && pagesFetched >= options.maxVideosPages { return }
+            start = next
+        }
+    }
+
+    /// Rows for new videos, with details fetched concurrently (the client bounds the requests).
+    private func records(_ items: [JSONValue], channel: ChannelRecord, host: String, scheme: String) async throws -> [VideoRecord] {
+        let now = CrawlStore.nowMs()
+        return try await withThrowingTaskGroup(of: (Int, VideoRecord?).self) { group in
+            for (index, item) in items.enumerated() {
+                group.addTask {
+                    var details: JSONValue?
+                    var failure: FetchError?
+                    if options.fetchDetails, let id = PeerTubeMapping.videoID(item) {
+                        let path = id.addingPercentEncoding(withAllowedCharacters: .pathSegmentSafe) ?? id
+                        do {
+                            details = try await client.getJSON(host: host, "/api/v1/videos/\(path)").json
+                        } catch let error as FetchError {
+                            // A host-level failure fails the page (retried on resume); a video-level one is
+                            // recorded on the row, which keeps the list's data.
+                            if error.isHostFailure || error.kind == .hostUnavailable { throw error }
+                            failure = error
+                        }
+                    }
+                    var record = PeerTubeMapping.video(list: item, details: details, channel: channel, host: host,
+                                                       scheme: scheme, now: now)
+                    if let failure {
+                        record?.lastError = "details: \(failure)"
+                        record?.lastErrorAt = now
+                        if case .http(404) = failure.kind { record?.invalidReason = "not_found" }
+                    }
+                    return (index, record)
+                }
+            }
+            var rows = [VideoRecord?](repeating: nil, count: items.count)
+            for try await (index, record) in group { rows[index] = record }
+            return rows.compactMap { $0 }
+        }
+    }
+}
+
+extension CrawlStore {
+    func videoResumeOffset(_ channel: ChannelRecord) throws -> Int {
+        try db.read { db in
+            try Int.fetchOne(db, sql: "SELECT last_start FROM video_crawl_progress WHERE instance_domain = ? AND channel_id = ?",
+                             arguments: [channel.instanceDomain, channel.channelID]) ?? 0
+        }
+    }
+}
+
+extension CharacterSet {
+    /// Characters left as they are in one URL path segment (RFC 3986 unreserved).
+    static let pathSegmentSafe = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+}

@@ -1,0 +1,69 @@
+/// The instance whitelist: JoinPeerTube's `{"total":N,"data":[{"host":…}]}`, or a bare list of host
+/// strings or `{host}` objects. Hosts are normalised and deduplicated in whitelist order; every
+/// rejected entry keeps its reason for the log.
+public struct Whitelist: Sendable, Equatable {
+    public var hosts: [String] = []
+    public var rejected: [HostName.Rejection] = []
+    public var duplicates = 0
+    public var entries = 0
+
+    public struct ShapeError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(hosts: [String]) { self.hosts = hosts; entries = hosts.count }
+
+    public init(parsing json: JSONValue) throws {
+        let items: [JSONValue]
+        if let list = json.array {
+            items = list
+        } else if let list = json["data"]?.array {
+            items = list
+        } else {
+            throw ShapeError(description: "unexpected whitelist JSON shape: expected {\"data\":[…]} or a list of hosts")
+        }
+        var seen = Set<String>()
+        for item in items {
+            entries += 1
+            let raw: String
+            switch item {
+            case .string(let text): raw = text
+            case .object: 
+                guard case .string(let text)? = item["host"] else {
+                    rejected.append(.init(input: Self.describe(item), reason: "object without a string 'host'"))
+                    continue
+                }
+                raw = text
+            default:
+                rejected.append(.init(input: Self.describe(item), reason: "entry is not a host string"))
+                continue
+            }
+            switch HostName.normalize(raw) {
+            case .success(let host):
+                if seen.insert(host).inserted { hosts.append(host) } else { duplicates += 1 }
+            case .failure(let rejection):
+                rejected.append(rejection)
+            }
+        }
+    }
+
+    /// Keeps the first `limit` hosts (0 = all), in whitelist order.
+    public func capped(_ limit: Int) -> Whitelist {
+        guard limit > 0, hosts.count > limit else { return self }
+        var copy = self
+        copy.hosts = Array(hosts.prefix(limit))
+        return copy
+    }
+
+    private static func describe(_ value: JSONValue) -> String {
+        switch value {
+        case .null: "null"
+        case .bool(let flag): String(flag)
+        case .int(let number): String(number)
+        case .double(let number): String(number)
+        case .string(let text): text
+        case .array: "[…]"
+        case .object: "{…}"
+        }
+    }
+}

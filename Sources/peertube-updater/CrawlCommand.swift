@@ -1,0 +1,186 @@
+import ArgumentParser
+import Logging
+import PeerTubeUpdater
+
+struct CrawlCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crawl",
+        abstract: "Crawl PeerTube instances into the staging DB, one stage at a time.",
+        discussion: """
+            The worker runs these stages in order: instances (the whitelist), channels, videos, \
+            channels-videos-count. Each can be run alone on a staging DB; progress rows let --resume \
+            continue an interrupted run. Failures of one host are recorded on its row and never stop the others.
+
+            To crawl the simulated federation (`peertube-updater sim serve`), route every host to it: \
+            --route '*=127.0.0.1:PORT' --http-only.
+            """,
+        subcommands: [Instances.self, Channels.self, Videos.self, ChannelsVideosCount.self]
+    )
+
+    struct Instances: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "instances",
+            abstract: "Fetch the whitelist and add its hosts to staging.",
+            discussion: """
+                Accepts JoinPeerTube's {"total":N,"data":[{"host":…}]} or a bare list of hosts or {host} objects, \
+                from a URL or a local file. Hosts are trimmed, lower-cased, stripped of scheme, path and default \
+                port, deduplicated; IP addresses, local names, credentials and non-host entries are rejected with \
+                a logged reason.
+                """)
+        @OptionGroup var target: CrawlTarget
+        @Option(name: .customLong("whitelist-url"), help: ArgumentHelp("Whitelist URL or file.", valueName: "url"))
+        var whitelistURL = "https://instances.joinpeertube.org/api/v1/instances/hosts?count=5000&healthy=true"
+        @OptionGroup var http: CrawlHTTPOptions
+        @OptionGroup var log: LogOptions
+
+        func run() async throws {
+            let logger = try log.makeLogger("crawl")
+            let client = PoliteHTTPClient(options: http.clientOptions)
+            defer { client.shutdown() }
+            _ = try await InstancesCrawl.run(stagingPath: target.dbPath, whitelistURL: whitelistURL, client: client,
+                                             options: target.options, logger: logger)
+        }
+    }
+
+    struct Channels: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "channels",
+            abstract: "Crawl each instance's channel list (local channels only).")
+        @OptionGroup var target: CrawlTarget
+        @OptionGroup var http: CrawlHTTPOptions
+        @OptionGroup var log: LogOptions
+
+        func run() async throws {
+            let logger = try log.makeLogger("crawl")
+            let client = PoliteHTTPClient(options: http.clientOptions)
+            defer { client.shutdown() }
+            _ = try await ChannelsCrawl.run(stagingPath: target.dbPath, client: client, options: target.options, logger: logger)
+        }
+    }
+
+    struct Videos: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "videos",
+            abstract: "Crawl the videos of each channel, newest first, with details for new videos.")
+        @OptionGroup var target: CrawlTarget
+        @Option(name: .customLong("existing-db"), help: ArgumentHelp("Prod DB (read only): its videos count as known.", valueName: "path"))
+        var existingDB: String?
+        @Option(name: [.customLong("stop-after-full-pages"), .customLong("videos-stop-after-full-pages")],
+                help: "Stop a channel after N consecutive pages of known videos (0: never).")
+        var stopAfterFullPages = 0
+        @Option(name: .customLong("max-videos-pages"), help: "Pages per channel in this run (0: no cap).")
+        var maxVideosPages = 0
+        @Flag(name: .customLong("no-details"), help: "Skip GET /api/v1/videos/{uuid} for new videos (descriptions stay truncated, no tags).")
+        var noDetails = false
+        @OptionGroup var http: CrawlHTTPOptions
+        @OptionGroup var log: LogOptions
+
+        func run() async throws {
+            let logger = try log.makeLogger("crawl")
+            var options = target.options
+            options.existingDB = existingDB
+            options.stopAfterFullPages = stopAfterFullPages
+            options.maxVideosPages = maxVideosPages
+            options.fetchDetails = !noDetails
+            let client = PoliteHTTPClient(options: http.clientOptions)
+            defer { client.shutdown() }
+            _ = try await VideosCrawl.run(stagingPath: target.dbPath, client: client, options: options, logger: logger)
+        }
+    }
+
+    struct ChannelsVideosCount: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "channels-videos-count",
+            abstract: "Fill in channel video counts from the API's total.")
+        @OptionGroup var target: CrawlTarget
+        @Flag(name: .customLong("all"), help: "Recount every channel, not only those without a count.")
+        var all = false
+        @OptionGroup var http: CrawlHTTPOptions
+        @OptionGroup var log: LogOptions
+
+        func run() async throws {
+            let logger = try log.makeLogger("crawl")
+            var options = target.options
+            options.recountAll = all
+            let client = PoliteHTTPClient(options: http.clientOptions)
+            defer { client.shutdown() }
+            _ = try await ChannelsVideosCountCrawl.run(stagingPath: target.dbPath, client: client, options: options, logger: logger)
+        }
+    }
+}
+
+/// The staging DB and the caps every crawl stage shares.
+struct CrawlTarget: ParsableArguments {
+    @Option(name: [.customLong("db"), .customLong("staging-db")], help: ArgumentHelp("The staging DB. Default: $PEERTUBE_UPDATER_STAGING_DB or data/staging-worker.db.", valueName: "path"))
+    var db: String?
+    @Option(name: .customLong("max-instances"), help: "Instances to crawl (0: all).")
+    var maxInstances = 0
+    @Option(name: .customLong("max-channels"), help: "Channels stage: channels accepted; videos stage: channels crawled (0: no cap).")
+    var maxChannels = 0
+    @Flag(inversion: .prefixedNo, help: "Keep only channels and videos not already known.")
+    var newOnly = true
+    @Flag(help: "Continue from the progress rows of an interrupted run.")
+    var resume = false
+
+    var dbPath: String { db ?? UpdaterDefaults().stagingDB }
+
+    var options: CrawlOptions {
+        var options = CrawlOptions()
+        options.maxInstances = maxInstances
+        options.maxChannels = maxChannels
+        options.newOnly = newOnly
+        options.resume = resume
+        return options
+    }
+}
+
+/// How the crawl talks HTTP.
+struct CrawlHTTPOptions: ParsableArguments {
+    @Option(help: "Requests in flight across all hosts.")
+    var concurrency = 4
+    @Option(name: .customLong("per-host"), help: "Requests in flight per host.")
+    var perHost = 2
+    @Option(name: .customLong("timeout-ms"), help: "Limit per request attempt, body included.")
+    var timeoutMs = 5_000
+    @Option(name: .customLong("max-retries"), help: "Retries for timeouts, network errors, 5xx and 429 (never other 4xx).")
+    var maxRetries = 3
+    @Option(name: .customLong("backoff-ms"), help: "First pause before a retry; doubles each time, capped at 30 s.")
+    var backoffMs = 1_000
+    @Option(name: .customLong("retry-after-cap-ms"), help: "Longest Retry-After honoured for 429.")
+    var retryAfterCapMs = 30_000
+    @Option(name: .customLong("max-body-bytes"), help: "Bodies above this are refused.")
+    var maxBodyBytes = 8 << 20
+    @Option(name: .customLong("route"), help: ArgumentHelp("HOST=ADDRESS:PORT: connect there for HOST, URL and Host header unchanged ('*' for every host). Repeatable.", valueName: "host=addr"))
+    var routes: [String] = []
+    @Flag(name: .customLong("http-only"), help: "Speak plain http only (the simulator); by default https, then http.")
+    var httpOnly = false
+    @Flag(name: .customLong("ignore-robots"), help: "Do not fetch or honour robots.txt.")
+    var ignoreRobots = false
+
+    func validate() throws {
+        guard concurrency >= 1, perHost >= 1 else { throw ValidationError("--concurrency and --per-host must be at least 1") }
+        guard timeoutMs >= 100 else { throw ValidationError("--timeout-ms must be at least 100") }
+        guard maxRetries >= 0 else { throw ValidationError("--max-retries cannot be negative") }
+        for route in routes where route.split(separator: "=").count != 2 {
+            throw ValidationError("--route expects HOST=ADDRESS:PORT, got '\(route)'")
+        }
+    }
+
+    var clientOptions: HTTPClientOptions {
+        var options = HTTPClientOptions()
+        options.concurrency = concurrency
+        options.perHostConcurrency = perHost
+        options.timeoutMs = timeoutMs
+        options.maxRetries = maxRetries
+        options.backoffBaseMs = backoffMs
+        options.retryAfterCapMs = retryAfterCapMs
+        options.maxBodyBytes = maxBodyBytes
+        options.respectRobots = !ignoreRobots
+        if httpOnly { options.schemes = ["http"] }
+        for route in routes {
+            let parts = route.split(separator: "=", maxSplits: 1).map(String.init)
+            options.routes[parts[0].lowercased()] = parts[1]
+        }
+        return options
+    }
+}
