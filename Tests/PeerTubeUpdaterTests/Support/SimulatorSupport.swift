@@ -52,6 +52,15 @@ struct RunningFederation {
 /// The corpus the crawl tests use: the five test instances, default shape (about 1,000 videos).
 let testCorpus = SimCorpus(hosts: SimCorpus.defaultHosts)
 
+/// A smaller corpus for tests that only need every host to have some channels and videos.
+let smallCorpus: SimCorpus = {
+    var shape = SimCorpus.Shape()
+    shape.channelsPerInstance = 3
+    shape.newChannelsPerInstance = 1
+    shape.maxVideosPerChannel = 12
+    return SimCorpus(hosts: SimCorpus.defaultHosts, shape: shape)
+}()
+
 /// Crawl options with small pages, so paging, caps and early stops are exercised on a small corpus.
 func smallPages(_ change: (inout CrawlOptions) -> Void = { _ in }) -> CrawlOptions {
     var options = CrawlOptions()

@@ -1,0 +1,117 @@
+import Foundation
+import GRDB
+import Testing
+@testable import PeerTubeSimulator
+@testable import PeerTubeUpdater
+
+/// Each fault mode on one host: the other hosts are crawled in full, the faulty host's error is
+/// recorded on its row, and the run stays within its timeouts.
+@Suite(.serialized) struct CrawlFaultTests {
+    static let faulty = "tilvids.com"
+
+    struct Scenario: Sendable, CustomStringConvertible {
+        var name: String
+        var faults: SimFaults.HostFaults
+        /// The error label recorded on the instance row; nil when the host recovers and is crawled in full.
+        var expectedError: String?
+        var description: String { name }
+    }
+
+    static let scenarios: [Scenario] = [
+        Scenario(name: "429 forever", faults: .init(rateLimited: -1, retryAfterSeconds: 1), expectedError: "http_429"),
+        Scenario(name: "429 once, then fine", faults: .init(rateLimited: 1, retryAfterSeconds: 1), expectedError: nil),
+        Scenario(name: "502 burst", faults: .init(serverErrors: 2), expectedError: nil),
+        Scenario(name: "502 forever", faults: .init(serverErrors: -1), expectedError: "http_502"),
+        Scenario(name: "hangs", faults: .init(hang: true), expectedError: "timeout"),
+        Scenario(name: "malformed JSON", faults: .init(malformedJSON: true), expectedError: "invalid_json"),
+        Scenario(name: "HTML with status 200", faults: .init(htmlInsteadOfJSON: true), expectedError: "not_json"),
+        Scenario(name: "oversized body", faults: .init(oversizedBody: true, oversizedBytes: 3 << 20), expectedError: "too_large"),
+        Scenario(name: "redirect to another host", faults: .init(redirectTo: "http://peertube.tv"), expectedError: "redirect_refused"),
+        Scenario(name: "robots.txt disallows /api/", faults: .init(robotsDisallowAPI: true), expectedError: "robots_disallowed"),
+    ]
+
+    @Test(arguments: scenarios)
+    func faultStaysOnItsHost(_ scenario: Scenario) async throws {
+        let dir = try TempDir()
+        let sim = try await RunningFederation.start(corpus: smallCorpus, faults: SimFaults(hosts: [Self.faulty: scenario.faults]))
+        defer { Task { await sim.stop() } }
+        let staging = dir.path("staging.db")
+        var client = sim.clientOptions(timeoutMs: 700, maxRetries: 2)
+        client.maxBodyBytes = 2 << 20
+        let clock = ContinuousClock.now
+        try await sim.crawlAll(into: staging, client: client)
+        let elapsed = (ContinuousClock.now - clock).seconds
+
+        for instance in sim.corpus.instances where instance.host != Self.faulty || scenario.expectedError == nil {
+            #expect(try count(staging, "SELECT count(*) FROM videos WHERE instance_domain = ?", [instance.host])
+                == instance.channels.flatMap(\.videos).count, "\(instance.host) fully crawled")
+            #expect(try count(staging, "SELECT count(*) FROM instances WHERE host = ? AND health_status = 'ok'", [instance.host]) == 1)
+        }
+        if let expected = scenario.expectedError {
+            let row = try #require(try fetchRow(staging, "SELECT * FROM instances WHERE host = ?", [Self.faulty]))
+            #expect(row["health_status"] == "error")
+            #expect((row["last_error"] as String?)?.hasPrefix(expected) == true, "\(row["last_error"] as String? ?? "nil")")
+            #expect(row["last_error_source"] == "channels")
+            #expect(row["last_error_at"] != nil)
+            #expect(try count(staging, "SELECT count(*) FROM channels WHERE instance_domain = ?", [Self.faulty]) == 0)
+            #expect(try count(staging, "SELECT count(*) FROM channel_crawl_progress WHERE instance_domain = ? AND status = 'error'", [Self.faulty]) == 1)
+        }
+        // Retries are bounded: at most 1 + max-retries attempts per request, 429 included.
+        let attempts = sim.federation.requests.filter { $0.host == Self.faulty && $0.path.hasPrefix("/api/v1/video-channels?") }
+        #expect(attempts.count <= 3)
+        if scenario.faults.redirectTo != nil {
+            // Not followed: peertube.tv got only its own single channel-list request, and tilvids one.
+            #expect(sim.federation.requests.filter { $0.host == "peertube.tv" && $0.path.hasPrefix("/api/v1/video-channels?") }.count == 1)
+            #expect(attempts.count == 1)
+        }
+        // Bound: the hanging host costs at most timeout × (1 + retries) plus the backoff pauses (20 + 40 ms);
+        // the healthy hosts' crawl runs beside it and takes well under the 3 s of slack.
+        if scenario.faults.hang == true {
+            #expect(elapsed < 0.7 * 3 + 0.06 + 3, "elapsed \(elapsed) s")
+        }
+        if scenario.name == "429 forever" {
+            // Retry-After (1 s) honoured between attempts: 2 retries ≥ 2 s.
+            #expect(elapsed >= 2)
+        }
+    }
+
+    /// A client error is not retried; a listed video whose details 404 keeps its list data and the error.
+    @Test func detailsNotFoundIsRecordedOnTheVideo() async throws {
+        let dir = try TempDir()
+        let sim = try await RunningFederation.start(corpus: smallCorpus, faults: SimFaults(hosts: [Self.faulty: .init(detailsNotFoundEvery: 5)]))
+        defer { Task { await sim.stop() } }
+        let staging = dir.path("staging.db")
+        try await sim.crawlAll(into: staging)
+        let total = sim.corpus.instance(Self.faulty)!.channels.flatMap(\.videos).count
+        #expect(try count(staging, "SELECT count(*) FROM videos WHERE instance_domain = ?", [Self.faulty]) == total)
+        let broken = try count(staging, "SELECT count(*) FROM videos WHERE instance_domain = ? AND invalid_reason = 'not_found' AND last_error LIKE 'details: http_404%' AND error_count = 1 AND title IS NOT NULL", [Self.faulty])
+        #expect(broken > 0)
+        let detailRequests = sim.federation.requests.filter { $0.host == Self.faulty && $0.path.hasPrefix("/api/v1/videos/") }.count
+        #expect(detailRequests == total)  // 404s were asked once each
+    }
+
+    /// A host that hangs on every request: after a few failed requests its circuit opens and the rest
+    /// of its work fails at once.
+    @Test func deadHostCostsABoundedTime() async throws {
+        let dir = try TempDir()
+        let sim = try await RunningFederation.start(corpus: smallCorpus)
+        let staging = dir.path("staging.db")
+        try await sim.crawlAll(into: staging, options: smallPages())
+        await sim.stop()
+        // Same staging, now every video list of one host hangs: channels already known, videos crawled again.
+        let hanging = try await RunningFederation.start(corpus: smallCorpus, faults: SimFaults(hosts: [Self.faulty: .init(hang: true)]))
+        defer { Task { await hanging.stop() } }
+        let client = PoliteHTTPClient(options: hanging.clientOptions(timeoutMs: 300, maxRetries: 1))
+        defer { client.shutdown() }
+        let clock = ContinuousClock.now
+        let summary = try await VideosCrawl.run(stagingPath: staging, client: client,
+                                                options: smallPages { $0.newOnly = false }, logger: quietLogger)
+        let elapsed = (ContinuousClock.now - clock).seconds
+        let channels = sim.corpus.instance(Self.faulty)!.channels.count
+        #expect(summary.channelsFailed == channels)
+        // threshold (3) requests × 2 attempts × 0.3 s, in parallel lanes of 2, plus the rest: far below
+        // channels × attempts × timeout (= \(channels) × 2 × 0.3 s).
+        #expect(elapsed < Double(channels) * 2 * 0.3)
+        #expect(try count(staging, "SELECT count(*) FROM channels WHERE instance_domain = ? AND last_error_source = 'videos'", [Self.faulty]) == channels)
+    }
+}
