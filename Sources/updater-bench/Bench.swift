@@ -4,11 +4,11 @@ import Logging
 import PeerTubeUpdater
 
 @main
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "updater-bench",
         abstract: "Throughput figures of the updater's stages, as medians of several runs.",
-        subcommands: [MergeBench.self, EmbedBench.self, SimilarityBench.self],
+        subcommands: [MergeBench.self, EmbedBench.self, SimilarityBench.self, CrawlBench.self],
         defaultSubcommand: MergeBench.self
     )
 }

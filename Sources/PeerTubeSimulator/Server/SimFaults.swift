@@ -57,6 +57,12 @@ public struct SimFaults: Sendable, Codable, Equatable {
         self.all = all
     }
 
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        hosts = try container.decodeIfPresent([String: HostFaults].self, forKey: .hosts) ?? [:]
+        all = try container.decodeIfPresent(HostFaults.self, forKey: .all)
+    }
+
     public static func load(path: String) throws -> SimFaults {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SimError("faults file not found: \(path)")

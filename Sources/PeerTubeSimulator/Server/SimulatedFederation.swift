@@ -29,7 +29,7 @@ public final class SimulatedFederation: Sendable {
         self.faults = faults
         server = HTTPServer(address: try .inet(ip4: "127.0.0.1", port: port), timeout: 60, logger: .disabled)
         if let logPath {
-            if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+            if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
             logSink = FileHandle(forWritingAtPath: logPath)
             logSink?.seekToEndOfFile()
         } else {

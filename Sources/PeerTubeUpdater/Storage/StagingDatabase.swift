@@ -18,8 +18,16 @@ public enum StagingDatabase {
     }
 
     /// Opens staging, creating it and any missing crawler table (for `--resume-staging`).
+    ///
+    /// WAL with `synchronous = NORMAL`: a committed page survives a killed process (what `--resume`
+    /// needs) without an fsync per page; only a power cut may lose the last pages, which the next
+    /// crawl fetches again. Prod is never opened this way.
     public static func openOrCreate(at path: String) throws -> DatabaseQueue {
         let queue = try DatabaseFile.open(path, role: "staging DB", access: .create)
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
         try queue.write { db in try db.execute(sql: Schema.crawlerTables) }
         return queue
     }
