@@ -34,11 +34,10 @@ struct CrawlCommand: ParsableCommand {
         @OptionGroup var log: LogOptions
 
         func run() async throws {
-            let logger = try log.makeLogger("crawl")
-            let client = PoliteHTTPClient(options: http.clientOptions)
-            defer { client.shutdown() }
-            _ = try await InstancesCrawl.run(stagingPath: target.dbPath, whitelistURL: whitelistURL, client: client,
-                                             options: target.options, logger: logger)
+            try await http.withClient(log: log) { client, logger in
+                _ = try await InstancesCrawl.run(stagingPath: target.dbPath, whitelistURL: whitelistURL, client: client,
+                                                 options: target.options, logger: logger)
+            }
         }
     }
 
@@ -51,10 +50,9 @@ struct CrawlCommand: ParsableCommand {
         @OptionGroup var log: LogOptions
 
         func run() async throws {
-            let logger = try log.makeLogger("crawl")
-            let client = PoliteHTTPClient(options: http.clientOptions)
-            defer { client.shutdown() }
-            _ = try await ChannelsCrawl.run(stagingPath: target.dbPath, client: client, options: target.options, logger: logger)
+            try await http.withClient(log: log) { client, logger in
+                _ = try await ChannelsCrawl.run(stagingPath: target.dbPath, client: client, options: target.options, logger: logger)
+            }
         }
     }
 
@@ -76,15 +74,14 @@ struct CrawlCommand: ParsableCommand {
         @OptionGroup var log: LogOptions
 
         func run() async throws {
-            let logger = try log.makeLogger("crawl")
             var options = target.options
             options.existingDB = existingDB
             options.stopAfterFullPages = stopAfterFullPages
             options.maxVideosPages = maxVideosPages
             options.fetchDetails = !noDetails
-            let client = PoliteHTTPClient(options: http.clientOptions)
-            defer { client.shutdown() }
-            _ = try await VideosCrawl.run(stagingPath: target.dbPath, client: client, options: options, logger: logger)
+            try await http.withClient(log: log) { client, logger in
+                _ = try await VideosCrawl.run(stagingPath: target.dbPath, client: client, options: options, logger: logger)
+            }
         }
     }
 
@@ -99,12 +96,11 @@ struct CrawlCommand: ParsableCommand {
         @OptionGroup var log: LogOptions
 
         func run() async throws {
-            let logger = try log.makeLogger("crawl")
             var options = target.options
             options.recountAll = all
-            let client = PoliteHTTPClient(options: http.clientOptions)
-            defer { client.shutdown() }
-            _ = try await ChannelsVideosCountCrawl.run(stagingPath: target.dbPath, client: client, options: options, logger: logger)
+            try await http.withClient(log: log) { client, logger in
+                _ = try await ChannelsVideosCountCrawl.run(stagingPath: target.dbPath, client: client, options: options, logger: logger)
+            }
         }
     }
 }
@@ -164,6 +160,14 @@ struct CrawlHTTPOptions: ParsableArguments {
         for route in routes where route.split(separator: "=").count != 2 {
             throw ValidationError("--route expects HOST=ADDRESS:PORT, got '\(route)'")
         }
+    }
+
+    /// Runs `body` with a client of these options and a logger, and shuts the client down after.
+    func withClient(log: LogOptions, _ body: (PoliteHTTPClient, Logger) async throws -> Void) async throws {
+        let logger = try log.makeLogger("crawl")
+        let client = PoliteHTTPClient(options: clientOptions)
+        defer { client.shutdown() }
+        try await body(client, logger)
     }
 
     var clientOptions: HTTPClientOptions {

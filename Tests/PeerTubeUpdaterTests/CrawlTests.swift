@@ -72,17 +72,13 @@ import Testing
     /// Yesterday's crawl becomes prod; today's new-only crawl finds exactly what was added since.
     @Test func newOnlyCrawlFindsExactlyTodaysChannelsAndVideos() async throws {
         let dir = try TempDir()
-        let prod = dir.path("prod.db")
-        let yesterday = try await RunningFederation.start(viewTime: testCorpus.snapshotAt)
-        try await yesterday.crawlAll(into: prod, options: smallPages())
-        await yesterday.stop()
+        let prod = try await crawlYesterday(into: dir)
         let corpus = testCorpus
         #expect(try count(prod, "SELECT count(*) FROM videos") == corpus.allVideos.filter { !$0.isNew }.count)
 
         let sim = try await RunningFederation.start()
         defer { Task { await sim.stop() } }
-        let staging = dir.path("staging.db")
-        _ = try StagingDatabase.seed(try StagingDatabase.recreate(at: staging), fromProdAt: prod)
+        let staging = try seededStaging(in: dir, from: prod)
         try await sim.crawlAll(into: staging, options: smallPages { $0.existingDB = prod })
         let newVideos = Set(corpus.allVideos.filter(\.isNew).map(\.uuid))
         let stored = Set(try fetchStrings(staging, "SELECT video_id FROM videos"))
@@ -123,14 +119,10 @@ import Testing
     /// With -publishedAt order the new videos come first; after S pages of known videos a channel stops.
     @Test func stopAfterFullPagesStopsAtTheFirstKnownPages() async throws {
         let dir = try TempDir()
-        let prod = dir.path("prod.db")
-        let yesterday = try await RunningFederation.start(viewTime: testCorpus.snapshotAt)
-        try await yesterday.crawlAll(into: prod, options: smallPages())
-        await yesterday.stop()
+        let prod = try await crawlYesterday(into: dir)
         let sim = try await RunningFederation.start()
         defer { Task { await sim.stop() } }
-        let staging = dir.path("staging.db")
-        _ = try StagingDatabase.seed(try StagingDatabase.recreate(at: staging), fromProdAt: prod)
+        let staging = try seededStaging(in: dir, from: prod)
         try await sim.crawlAll(into: staging, options: smallPages {
             $0.existingDB = prod
             $0.stopAfterFullPages = 1
@@ -143,5 +135,21 @@ import Testing
             #expect(requested == expected, "channel \(channel.name): \(fresh) new of \(channel.videos.count)")
         }
         #expect(try count(staging, "SELECT count(*) FROM videos") == testCorpus.allVideos.filter(\.isNew).count)
+    }
+
+    /// Yesterday's view crawled into `prod.db`: what the embedded-default prod holds.
+    private func crawlYesterday(into dir: TempDir) async throws -> String {
+        let prod = dir.path("prod.db")
+        let yesterday = try await RunningFederation.start(viewTime: testCorpus.snapshotAt)
+        try await yesterday.crawlAll(into: prod, options: smallPages())
+        await yesterday.stop()
+        return prod
+    }
+
+    /// A staging DB seeded from `prod`, as the worker's first stage makes it.
+    private func seededStaging(in dir: TempDir, from prod: String) throws -> String {
+        let staging = dir.path("staging.db")
+        _ = try StagingDatabase.seed(try StagingDatabase.recreate(at: staging), fromProdAt: prod)
+        return staging
     }
 }

@@ -10,10 +10,8 @@ import Logging
 public enum ChannelsCrawl {
     public static func run(stagingPath: String, client: PoliteHTTPClient, options: CrawlOptions,
                            logger: Logger) async throws -> CrawlSummary {
-        let clock = ContinuousClock.now
-        let requestsBefore = client.requestCounters.requests
-        let store = CrawlStore(db: try StagingDatabase.openOrCreate(at: stagingPath))
-        let hosts = try store.instanceHosts(limit: options.maxInstances)
+        let run = try StageRun(stagingPath: stagingPath, client: client, options: options)
+        let (store, hosts) = (run.store, run.hosts)
         let todo = try store.prepareProgress(table: "channel_crawl_progress", keyColumns: ["instance_domain"],
                                              keys: hosts.map { [$0] }, resume: options.resume)
         logger.info("channels: \(todo.count) of \(hosts.count) instances to crawl (new-only \(options.newOnly), max-channels \(options.maxChannels))")
@@ -42,9 +40,7 @@ public enum ChannelsCrawl {
             }
             tally.finishedOne(client: client, logger: logger)
         }
-        var summary = tally.summary
-        summary.requests = client.requestCounters.requests - requestsBefore
-        summary.elapsedMs = clock.elapsedMilliseconds
+        let summary = run.summary(tally)
         logger.info("channels: \(summary.channels) channels stored from \(summary.hosts - summary.hostsFailed)/\(summary.hosts) instances, \(summary.pages) pages, \(summary.requests) requests in \(summary.elapsedMs)ms")
         return summary
     }

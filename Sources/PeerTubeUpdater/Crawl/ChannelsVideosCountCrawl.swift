@@ -7,10 +7,8 @@ import Logging
 public enum ChannelsVideosCountCrawl {
     public static func run(stagingPath: String, client: PoliteHTTPClient, options: CrawlOptions,
                            logger: Logger) async throws -> CrawlSummary {
-        let clock = ContinuousClock.now
-        let requestsBefore = client.requestCounters.requests
-        let store = CrawlStore(db: try StagingDatabase.openOrCreate(at: stagingPath))
-        let hosts = try store.instanceHosts(limit: options.maxInstances)
+        let run = try StageRun(stagingPath: stagingPath, client: client, options: options)
+        let (store, hosts) = (run.store, run.hosts)
         let channels = VideosCrawl.interleavedByHost(
             try store.channelsToCount(hosts: hosts, all: options.recountAll).map { ($0, ()) }).map(\.0)
         logger.info("channels-videos-count: \(channels.count) channels to count on \(hosts.count) instances")
@@ -34,10 +32,8 @@ public enum ChannelsVideosCountCrawl {
             }
             tally.finishedOne(client: client, logger: logger)
         }
-        var summary = tally.summary
+        var summary = run.summary(tally)
         summary.hosts = hosts.count
-        summary.requests = client.requestCounters.requests - requestsBefore
-        summary.elapsedMs = clock.elapsedMilliseconds
         logger.info("channels-videos-count: \(summary.channels) counted, \(summary.channelsFailed) failed, \(summary.requests) requests in \(summary.elapsedMs)ms")
         return summary
     }

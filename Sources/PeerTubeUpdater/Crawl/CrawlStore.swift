@@ -129,12 +129,7 @@ struct CrawlStore: Sendable {
     // MARK: channels
 
     func existingChannelIDs(host: String, among ids: [String]) throws -> Set<String> {
-        guard !ids.isEmpty else { return [] }
-        return try db.read { db in
-            Set(try String.fetchAll(db, sql: """
-                SELECT channel_id FROM channels WHERE instance_domain = ? AND channel_id IN (\(ids.map { _ in "?" }.joined(separator: ",")))
-                """, arguments: StatementArguments([host] + ids)))
-        }
+        try db.read { try $0.existingValues(ids, of: "channel_id", in: "channels", where: "instance_domain", is: host) }
     }
 
     /// Stores a page of channels and the host's progress in one transaction.
@@ -162,30 +157,26 @@ struct CrawlStore: Sendable {
     }
 
     /// Channels whose videos to crawl: on `hosts`, with a slug, and a video count that is unknown
-    /// (found in this run) or at least 1.
+    /// (found in this run) or at least 1; the first `limit` by host and id (0 = all).
     func channelsToCrawl(hosts: [String], limit: Int) throws -> [ChannelRecord] {
-        guard !hosts.isEmpty else { return [] }
-        return try db.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT channel_id, channel_name, channel_url, display_name, instance_domain, videos_count
-                FROM channels
-                WHERE instance_domain IN (\(hosts.map { _ in "?" }.joined(separator: ",")))
-                  AND channel_name IS NOT NULL AND (videos_count IS NULL OR videos_count >= 1)
-                ORDER BY instance_domain, channel_id \(limit > 0 ? "LIMIT \(limit)" : "")
-                """, arguments: StatementArguments(hosts)).map(Self.channel)
-        }
+        try channels(on: hosts, where: "videos_count IS NULL OR videos_count >= 1", limit: limit)
     }
 
     /// Channels of `hosts` whose video count is unknown (or every one with `all`).
     func channelsToCount(hosts: [String], all: Bool) throws -> [ChannelRecord] {
+        try channels(on: hosts, where: all ? "1" : "videos_count IS NULL", limit: 0)
+    }
+
+    /// Channels with a slug on `hosts` that match `condition`, ordered by host and id.
+    private func channels(on hosts: [String], where condition: String, limit: Int) throws -> [ChannelRecord] {
         guard !hosts.isEmpty else { return [] }
         return try db.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT channel_id, channel_name, channel_url, display_name, instance_domain, videos_count
                 FROM channels
-                WHERE instance_domain IN (\(hosts.map { _ in "?" }.joined(separator: ",")))
-                  AND channel_name IS NOT NULL \(all ? "" : "AND videos_count IS NULL")
-                ORDER BY instance_domain, channel_id
+                WHERE instance_domain IN (\(Array(repeating: "?", count: hosts.count).joined(separator: ",")))
+                  AND channel_name IS NOT NULL AND (\(condition))
+                ORDER BY instance_domain, channel_id \(limit > 0 ? "LIMIT \(limit)" : "")
                 """, arguments: StatementArguments(hosts)).map(Self.channel)
         }
     }
@@ -223,12 +214,7 @@ struct CrawlStore: Sendable {
     }
 
     static func videoIDs(in reader: some DatabaseReader, host: String, among ids: [String]) throws -> Set<String> {
-        guard !ids.isEmpty else { return [] }
-        return try reader.read { db in
-            Set(try String.fetchAll(db, sql: """
-                SELECT video_id FROM videos WHERE instance_domain = ? AND video_id IN (\(ids.map { _ in "?" }.joined(separator: ",")))
-                """, arguments: StatementArguments([host] + ids)))
-        }
+        try reader.read { try $0.existingValues(ids, of: "video_id", in: "videos", where: "instance_domain", is: host) }
     }
 
     /// Stores a page of videos and the channel's progress in one transaction.

@@ -11,15 +11,13 @@ import Logging
 public enum VideosCrawl {
     public static func run(stagingPath: String, client: PoliteHTTPClient, options: CrawlOptions,
                            logger: Logger) async throws -> CrawlSummary {
-        let clock = ContinuousClock.now
-        let requestsBefore = client.requestCounters.requests
-        let store = CrawlStore(db: try StagingDatabase.openOrCreate(at: stagingPath))
+        let run = try StageRun(stagingPath: stagingPath, client: client, options: options)
+        let (store, hosts) = (run.store, run.hosts)
         let existing = try options.existingDB.map { path -> DatabaseQueue in
             let queue = try DatabaseFile.open(path, role: "existing DB", access: .readOnly)
             try queue.read { db in try DatabaseFile.requireTables(["videos"], in: db, role: "existing DB", path: path) }
             return queue
         }
-        let hosts = try store.instanceHosts(limit: options.maxInstances)
         let channels = try store.channelsToCrawl(hosts: hosts, limit: options.maxChannels)
         let todo = try store.prepareProgress(
             table: "video_crawl_progress", keyColumns: ["instance_domain", "channel_id"],
@@ -49,10 +47,8 @@ public enum VideosCrawl {
             }
             tally.finishedOne(client: client, logger: logger)
         }
-        var summary = tally.summary
+        var summary = run.summary(tally)
         summary.hosts = hosts.count
-        summary.requests = client.requestCounters.requests - requestsBefore
-        summary.elapsedMs = clock.elapsedMilliseconds
         let rate = Double(summary.requests) / max(Double(summary.elapsedMs) / 1000, 1e-3)
         logger.info("videos: \(summary.videos) new videos from \(summary.channels)/\(work.count) channels (\(summary.channelsFailed) failed), \(summary.pages) pages, \(summary.requests) requests (\(String(format: "%.1f", rate)) req/s) in \(summary.elapsedMs)ms")
         return summary

@@ -62,6 +62,18 @@ extension Database {
             """) ?? 0
     }
 
+    /// Which of `values` occur in `column` of `table`, among the rows whose `scopeColumn` is `scope`
+    /// (e.g. the video ids of one page already stored for that host).
+    public func existingValues(_ values: [String], of column: String, in table: String,
+                               where scopeColumn: String, is scope: String) throws -> Set<String> {
+        guard !values.isEmpty else { return [] }
+        let placeholders = Array(repeating: "?", count: values.count).joined(separator: ",")
+        return Set(try String.fetchAll(self, sql: """
+            SELECT \(column.quotedDatabaseIdentifier) FROM \(qualified(table))
+            WHERE \(scopeColumn.quotedDatabaseIdentifier) = ? AND \(column.quotedDatabaseIdentifier) IN (\(placeholders))
+            """, arguments: StatementArguments([scope] + values)))
+    }
+
     /// `PRAGMA integrity_check` messages: `["ok"]` for a sound file.
     public func integrityCheck(in schema: String? = nil) throws -> [String] {
         let pragma = schema.map { "PRAGMA \($0.quotedDatabaseIdentifier).integrity_check" } ?? "PRAGMA integrity_check"

@@ -1,4 +1,30 @@
+import Logging
 import Synchronization
+
+/// What every host-based crawl stage starts from: the staging store, the hosts it covers (first
+/// `maxInstances` by name), its clock and the client's request count, so its summary counts only
+/// its own requests and time.
+struct StageRun {
+    let store: CrawlStore
+    let hosts: [String]
+    private let clock = ContinuousClock.now
+    private let requestsBefore: Int
+    private let client: PoliteHTTPClient
+
+    init(stagingPath: String, client: PoliteHTTPClient, options: CrawlOptions) throws {
+        store = CrawlStore(db: try StagingDatabase.openOrCreate(at: stagingPath))
+        hosts = try store.instanceHosts(limit: options.maxInstances)
+        requestsBefore = client.requestCounters.requests
+        self.client = client
+    }
+
+    func summary(_ tally: StageTally) -> CrawlSummary {
+        var summary = tally.summary
+        summary.requests = client.requestCounters.requests - requestsBefore
+        summary.elapsedMs = clock.elapsedMilliseconds
+        return summary
+    }
+}
 
 /// A run-wide cap shared by concurrent workers (`--max-channels`): `take` grants at most what is left.
 final class Budget: Sendable {
@@ -41,5 +67,3 @@ final class StageTally: Sendable {
 
     var summary: CrawlSummary { state.withLock { $0.summary } }
 }
-
-import Logging
