@@ -39,6 +39,22 @@ import Testing
         #expect((ContinuousClock.now - clock) < .seconds(3))  // an hour asked, the cap honoured
     }
 
+    /// Real runs try https first: against a plain-http server the TLS handshake fails and the client
+    /// falls back to http, then keeps using it for that host.
+    @Test func fallsBackFromHTTPSToHTTPAndRemembers() async throws {
+        let sim = try await RunningFederation.start(corpus: smallCorpus)
+        defer { Task { await sim.stop() } }
+        var options = sim.clientOptions(maxRetries: 1)
+        options.schemes = ["https", "http"]
+        let client = PoliteHTTPClient(options: options)
+        defer { client.shutdown() }
+        let first = try await client.getJSON(host: "peertube.tv", "/api/v1/config")
+        #expect(first.scheme == "http" && first.json["serverVersion"]?.string != nil)
+        let before = client.requestCounters.requests
+        _ = try await client.getJSON(host: "peertube.tv", "/api/v1/config")
+        #expect(client.requestCounters.requests == before + 1)  // no second https attempt
+    }
+
     @Test func robotsRulesFollowRFC9309() {
         let rules = RobotsRules(parsing: """
             User-agent: *
