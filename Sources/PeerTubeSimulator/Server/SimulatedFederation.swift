@@ -78,7 +78,8 @@ public final class SimulatedFederation: Sendable {
         stopped.store(true, ordering: .sequentiallyConsistent)
         await server.stop(timeout: 0)
         runTask.withLock { $0?.cancel() }
-        logSink?.closeFile()
+        // The log file stays open: a request still in flight may write its line; the handle closes
+        // with the simulator.
     }
 
     /// Requests served so far, in arrival order.
