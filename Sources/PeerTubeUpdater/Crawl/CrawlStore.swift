@@ -120,10 +120,6 @@ struct CrawlStore: Sendable {
                 UPDATE video_crawl_progress SET last_error = ?, last_error_at = ? WHERE instance_domain = ? AND channel_id = ?
                 """, arguments: [error?.description, error == nil ? nil : now, key[0], key[1]])
         }
-        if table == "instance_crawl_progress", error != nil {
-            try db.execute(sql: "UPDATE instance_crawl_progress SET error_count = error_count + 1 WHERE host = ?",
-                           arguments: [key[0]])
-        }
     }
 
     // MARK: channels
