@@ -9,11 +9,13 @@ ARGS ?=
 
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
-.PHONY: help deps model build test smoke-cpu smoke-gpu bench sim clean
+.PHONY: help deps model build test smoke-cpu smoke-gpu smoke-help bench sim clean
 
 help:
-	@echo "make smoke-cpu   end-to-end run on the embedded default data (CPU)"
-	@echo "make test        build and run every test (what CI runs)"
+	@echo "make smoke-cpu   the Smoke suite on the embedded default data, CPU mode (ARGS=\"--keep-workdir …\")"
+	@echo "make smoke-gpu   the same in GPU mode (fails fast without a usable CUDA device)"
+	@echo "make smoke-help  the flags ARGS / SMOKE_ARGS accept"
+	@echo "make test        build and run every test, the Smoke suite in CPU mode included (what CI runs)"
 	@echo "make bench       benchmarks (medians of 3): embeddings texts/s; merge and popularity on a 1M-video prod;"
 	@echo "                 ANN build and similarity videos/s on a 100k-video prod; crawler requests/s (20 ms latency)"
 	@echo "make sim         serve the simulated PeerTube federation on 127.0.0.1:8080 (ARGS=\"--port N --faults FILE\")"
@@ -38,15 +40,27 @@ model:
 build: deps
 	$(SWIFT) build
 
+# The Smoke suite runs in CPU mode here (CI has no GPU); SMOKE_ARGS adds flags.
 test: deps model
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	SMOKE_ARGS="--cpu $(SMOKE_ARGS)" $(SWIFT) test --skip-build
 
-smoke-cpu: build model
-	@scripts/smoke-foundation.sh $(ARGS)
+# The Smoke suite (DESIGN §3): the worker as a child process on a mini-prod against the simulated
+# federation, the three failure scenarios, and tmp/orchestrator-smoke/last-report.json.
+smoke-cpu: deps model
+	$(SWIFT) build --build-tests
+	SMOKE_ARGS="--cpu $(ARGS)" $(SWIFT) test --skip-build --filter Smoke; rc=$$?; \
+	echo "smoke-cpu: report in tmp/orchestrator-smoke/last-report.json (run folders: tmp/orchestrator-smoke/<run-id>/)"; exit $$rc
 
-smoke-gpu: deps
-	@echo "smoke-gpu: GPU mode (device=cuda, mode=gpu) is not built yet; run 'make smoke-cpu'." >&2; exit 1
+smoke-gpu: build model
+	@$(BIN) device --require-gpu
+	$(SWIFT) build --build-tests
+	SMOKE_ARGS="--gpu $(ARGS)" $(SWIFT) test --skip-build --filter Smoke; rc=$$?; \
+	echo "smoke-gpu: report in tmp/orchestrator-smoke/last-report.json (run folders: tmp/orchestrator-smoke/<run-id>/)"; exit $$rc
+
+smoke-help: deps
+	@$(SWIFT) build --product smoke-help >/dev/null
+	@.build/debug/smoke-help
 
 # Benchmarks print medians of several runs. ARGS picks one, e.g. ARGS="merge --videos 100000".
 BENCH_TEXTS := bench-data/texts-2000.json

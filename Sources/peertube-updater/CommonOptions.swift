@@ -38,3 +38,12 @@ struct StagingOptions: ParsableArguments {
 
     var stagingPath: String { stagingDB ?? UpdaterDefaults().stagingDB }
 }
+
+/// An error shown on one line: newlines and runs of spaces collapsed.
+struct OneLineError: Error, CustomStringConvertible {
+    let description: String
+    init(_ error: Error) {
+        description = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }.joined(separator: " ")
+    }
+}

@@ -28,14 +28,14 @@ struct CrawlCommand: ParsableCommand {
                 a logged reason.
                 """)
         @OptionGroup var target: CrawlTarget
-        @Option(name: .customLong("whitelist-url"), help: ArgumentHelp("Whitelist URL or file.", valueName: "url"))
-        var whitelistURL = "https://instances.joinpeertube.org/api/v1/instances/hosts?count=5000&healthy=true"
+        @Option(name: .customLong("whitelist-url"), help: ArgumentHelp("Whitelist URL or file. Default: $PEERTUBE_UPDATER_WHITELIST_URL or JoinPeerTube's healthy hosts.", valueName: "url"))
+        var whitelistURL: String?
         @OptionGroup var http: CrawlHTTPOptions
         @OptionGroup var log: LogOptions
 
         func run() async throws {
             try await http.withClient(log: log) { client, logger in
-                _ = try await InstancesCrawl.run(stagingPath: target.dbPath, whitelistURL: whitelistURL, client: client,
+                _ = try await InstancesCrawl.run(stagingPath: target.dbPath, whitelistURL: whitelistURL ?? UpdaterDefaults().whitelistURL, client: client,
                                                  options: target.options, logger: logger)
             }
         }

@@ -14,6 +14,8 @@ struct PeerTubeUpdaterCommand: AsyncParsableCommand {
             PEERTUBE_UPDATER_PROD_DB, PEERTUBE_UPDATER_STAGING_DB, PEERTUBE_UPDATER_LOCK_FILE); flags win.
             """,
         subcommands: [
+            RunCommand.self,
+            DeviceCommand.self,
             StagingCommand.self,
             CrawlCommand.self,
             MergeCommand.self,

@@ -62,7 +62,7 @@ import Testing
         let meta = try Data(contentsOf: URL(fileURLWithPath: dir.path("index.faiss.json")))
 
         #expect(throws: ANNError.nlistTooLarge(nlist: 601, vectors: 600)) { try build(db, dir, nlist: 601) }
-        #expect(throws: ANNError.gpuUnavailable) { try build(db, dir, mode: .gpu) }
+        #expect(throws: GPUUnavailable.self) { try build(db, dir, mode: .gpu) }
         let empty = dir.path("empty.db")
         try makeDatabase(at: empty, prod: true)
         #expect(throws: ANNError.noEmbeddings(path: empty)) { try build(empty, dir) }

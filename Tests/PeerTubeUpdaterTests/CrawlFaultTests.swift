@@ -65,9 +65,10 @@ import Testing
             #expect(attempts.count == 1)
         }
         // Bound: the hanging host costs at most timeout × (1 + retries) plus the backoff pauses (20 + 40 ms);
-        // the healthy hosts' crawl runs beside it and takes well under the 3 s of slack.
+        // the healthy hosts' crawl runs beside it and takes well under the 6 s of slack, even while the
+        // smoke and worker suites load both cores (a real hang would last the simulator's hour).
         if scenario.faults.hang == true {
-            #expect(elapsed < 0.7 * 3 + 0.06 + 3, "elapsed \(elapsed) s")
+            #expect(elapsed < 0.7 * 3 + 0.06 + 6, "elapsed \(elapsed) s")
         }
         if scenario.name == "429 forever" {
             // Retry-After (1 s) honoured between attempts: 2 retries ≥ 2 s.

@@ -156,7 +156,7 @@ import Testing
     }
 
     @Test func gpuWithoutCUDAFailsBeforeAnyWork() {
-        let error = #expect(throws: ModelError.self) { try SentenceEmbedder(modelDirectory: "/nonexistent", device: .cuda) }
+        let error = #expect(throws: GPUUnavailable.self) { try SentenceEmbedder(modelDirectory: "/nonexistent", device: .cuda) }
         #expect(error?.description.contains("no CPU fallback") == true)
     }
 }

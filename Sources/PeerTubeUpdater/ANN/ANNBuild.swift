@@ -6,7 +6,6 @@ public enum ANNError: Error, CustomStringConvertible, Equatable {
     case noEmbeddings(path: String)
     case nlistTooLarge(nlist: Int, vectors: Int)
     case badParameters(String)
-    case gpuUnavailable
 
     public var description: String {
         switch self {
@@ -16,8 +15,6 @@ public enum ANNError: Error, CustomStringConvertible, Equatable {
             return "ANN build: --nlist \(nlist) is larger than the \(vectors) embeddings to index; use --nlist \(max(1, vectors / 39)) or less"
         case .badParameters(let message):
             return "ANN build: \(message)"
-        case .gpuUnavailable:
-            return "ANN build: --gpu needs a GPU build of the index, which this build does not have yet, and there is no CPU fallback"
         }
     }
 }
@@ -74,13 +71,22 @@ public enum ANNBuild {
         public var durationMs: Int
     }
 
+    /// Points inside a build where a caller may stop it (the worker's `--fail-during-ann-build`, crash
+    /// tests): throwing there must leave the published index and meta as they were.
+    public enum Checkpoint: String, Sendable {
+        /// Trained, nothing added yet.
+        case trained
+        /// The new index is complete in its temporary file, not yet published.
+        case indexWritten
+    }
+
     /// FAISS warns below this many training points per list.
     static let pointsPerListWanted = 39
 
     public static func run(dbPath: String, indexPath: String, metaPath: String, options: Options,
-                           logger: Logger) throws -> Result {
+                           logger: Logger, checkpoint: (Checkpoint) throws -> Void = { _ in }) throws -> Result {
         // Refuse before reading or touching anything: the published index stays as it is.
-        if options.mode == .gpu { throw ANNError.gpuUnavailable }
+        if options.mode == .gpu { try CUDADevice.require() }
         guard options.nlist > 0, options.m > 0, (1...16).contains(options.nbits), options.trainSample > 0 else {
             throw ANNError.badParameters("nlist, m and train-sample must be > 0 and nbits in 1...16")
         }
@@ -122,6 +128,7 @@ public enum ANNBuild {
         let trainClock = ContinuousClock.now
         try index.train(sample)
         logger.info("ann: trained on \(sample.count / scan.dimension) vectors in \(trainClock.elapsedMilliseconds)ms")
+        try checkpoint(.trained)
         var progress = ProgressLine(label: "ann", total: scan.valid, unit: "vectors")
         try scan.forEachBatch(prod, batchSize: options.batchSize) { rowids, vectors in
             try index.add(vectors, ids: rowids)
@@ -135,7 +142,10 @@ public enum ANNBuild {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         // Index first, then the meta that describes it; each replaces its predecessor in one rename,
         // and the predecessor stays as .prev.
-        try ArtifactPublisher.publish(to: indexPath) { try index.write(to: $0) }
+        try ArtifactPublisher.publish(to: indexPath) {
+            try index.write(to: $0)
+            try checkpoint(.indexWritten)
+        }
         try ArtifactPublisher.publish(to: metaPath) { try (encoder.encode(meta) + Data("\n".utf8)).write(to: URL(fileURLWithPath: $0)) }
         let result = Result(meta: meta, skippedRows: scan.skipped, trainingVectors: sample.count / scan.dimension,
                             durationMs: clock.elapsedMilliseconds)

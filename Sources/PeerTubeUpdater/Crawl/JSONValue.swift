@@ -2,7 +2,7 @@ import Foundation
 
 /// A parsed JSON document, read tolerantly: instances of many PeerTube versions send optional,
 /// renamed or mistyped fields, so every accessor returns nil instead of throwing on a mismatch.
-public enum JSONValue: Sendable, Equatable, Decodable {
+public enum JSONValue: Sendable, Equatable, Codable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -20,6 +20,19 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         else if let value = try? container.decode(String.self) { self = .string(value) }
         else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
         else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        case .double(let value): try container.encode(value.isFinite ? value : 0)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
     }
 
     /// Parses with Foundation's JSONSerialization and converts: about 3× cheaper in CPU than a

@@ -17,10 +17,10 @@ public struct Whitelist: Sendable, Equatable {
         let items: [JSONValue]
         if let list = json.array {
             items = list
-        } else if let list = json["data"]?.array {
+        } else if let list = json["data"]?.array ?? json["instances"]?.array {
             items = list
         } else {
-            throw ShapeError(description: "unexpected whitelist JSON shape: expected {\"data\":[…]} or a list of hosts")
+            throw ShapeError(description: "unexpected whitelist JSON shape: expected {\"data\":[…]}, {\"instances\":[…]} or a list of hosts")
         }
         var seen = Set<String>()
         for item in items {

@@ -4,7 +4,6 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case missing(path: String)
     case unreadable(path: String)
     case invalid(path: String, reason: String)
-    case deviceUnavailable(reason: String)
 
     public var description: String {
         switch self {
@@ -14,8 +13,6 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "model file not readable: \(path) (run `make model` to reinstall it)"
         case let .invalid(path, reason):
             return "model file \(path) is invalid: \(reason) (run `make model` to reinstall it)"
-        case let .deviceUnavailable(reason):
-            return "--gpu needs a usable CUDA device, and there is no CPU fallback: \(reason)"
         }
     }
 }

@@ -16,7 +16,7 @@ public struct SentenceEmbedder: Sendable {
     /// Loads the model. `.cuda` fails here, before any work, when no usable CUDA device exists:
     /// there is no CPU fallback.
     public init(modelDirectory: String, device: EmbeddingDevice) throws {
-        if device == .cuda { try Self.requireCUDA() }
+        if device == .cuda { try CUDADevice.require() }
         let files = try ModelFiles(directory: modelDirectory)
         tokenizer = try WordPieceTokenizer(vocabularyFile: files.vocabularyPath, maxLength: files.maxSequenceLength)
         encoder = try MiniLMEncoder(files: files)
@@ -29,13 +29,5 @@ public struct SentenceEmbedder: Sendable {
 
     public func embed(tokenIDs: [[Int32]]) -> [[Float]] {
         encoder.embed(tokenIDs)
-    }
-
-    static func requireCUDA() throws {
-        guard let driver = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL) else {
-            throw ModelError.deviceUnavailable(reason: "the CUDA driver (libcuda.so.1) is not installed on this machine")
-        }
-        dlclose(driver)
-        throw ModelError.deviceUnavailable(reason: "a CUDA driver is present, but this build has no CUDA encoder yet")
     }
 }

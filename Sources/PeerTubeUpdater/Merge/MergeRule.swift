@@ -50,8 +50,11 @@ public struct MergeRuleSet: Sendable, Equatable {
     /// INSERT_OR_REPLACE for embeddings.
     public static var builtIn: MergeRuleSet {
         // The resource is part of the binary; a parse failure is a packaging bug, not user input.
-        try! parse(Data(PackageResources.merge_rules_json), source: "built-in merge_rules.json")
+        try! parse(builtInJSON, source: "built-in merge_rules.json")
     }
+
+    /// The shipped `merge_rules.json`, byte for byte (to write it out for operators and the smoke suite).
+    public static var builtInJSON: Data { Data(PackageResources.merge_rules_json) }
 
     /// Reads a rules file, with errors that name it.
     public static func load(from path: String) throws -> MergeRuleSet {

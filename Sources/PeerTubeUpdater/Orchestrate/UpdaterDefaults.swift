@@ -1,7 +1,7 @@
 import Foundation
 
-/// Default paths: the one place they come from. An environment variable overrides each default, and
-/// a command-line flag overrides both.
+/// Default paths and names: the one place they come from. An environment variable overrides each
+/// default, and a command-line flag overrides both.
 ///
 /// | what | default | environment |
 /// |---|---|---|
@@ -9,6 +9,13 @@ import Foundation
 /// | prod DB | `<data>/whitelist.db` | `PEERTUBE_UPDATER_PROD_DB` |
 /// | staging DB | `<data>/staging-worker.db` | `PEERTUBE_UPDATER_STAGING_DB` |
 /// | lock file | `<prod DB>.updater.lock` | `PEERTUBE_UPDATER_LOCK_FILE` |
+/// | ANN index | `<data>/whitelist-video-embeddings.faiss` | `PEERTUBE_UPDATER_INDEX_PATH` |
+/// | ANN meta | `<index>.json` | `PEERTUBE_UPDATER_INDEX_META_PATH` |
+/// | similarity cache | `<data>/similarity-cache.db` | `PEERTUBE_UPDATER_SIMILARITY_DB` |
+/// | worker log | `<data>/updater-worker.log` | `PEERTUBE_UPDATER_LOG` |
+/// | systemd service | `peertube-browser` | `PEERTUBE_UPDATER_SERVICE` |
+/// | whitelist | JoinPeerTube's healthy hosts | `PEERTUBE_UPDATER_WHITELIST_URL` |
+/// | model folder | `models/all-MiniLM-L6-v2` | `PEERTUBE_UPDATER_MODEL_DIR` (see `ModelFiles`) |
 ///
 /// The lock sits beside prod rather than in `/tmp` (PrivateTmp and reboots) and follows the prod it
 /// guards: two updaters on one prod exclude each other, updaters on different prods do not.
@@ -26,6 +33,18 @@ public struct UpdaterDefaults: Sendable {
     public var dataDirectory: String { value("PEERTUBE_UPDATER_DATA_DIR") ?? "data" }
     public var prodDB: String { value("PEERTUBE_UPDATER_PROD_DB") ?? "\(dataDirectory)/whitelist.db" }
     public var stagingDB: String { value("PEERTUBE_UPDATER_STAGING_DB") ?? "\(dataDirectory)/staging-worker.db" }
+    public var indexPath: String { value("PEERTUBE_UPDATER_INDEX_PATH") ?? "\(dataDirectory)/whitelist-video-embeddings.faiss" }
+    public var similarityDB: String { value("PEERTUBE_UPDATER_SIMILARITY_DB") ?? "\(dataDirectory)/similarity-cache.db" }
+    public var workerLog: String { value("PEERTUBE_UPDATER_LOG") ?? "\(dataDirectory)/updater-worker.log" }
+    public var serviceName: String { value("PEERTUBE_UPDATER_SERVICE") ?? "peertube-browser" }
+    public var whitelistURL: String {
+        value("PEERTUBE_UPDATER_WHITELIST_URL") ?? "https://instances.joinpeertube.org/api/v1/instances/hosts?count=5000&healthy=true"
+    }
+
+    /// The meta JSON of `index` (the default index unless another is named).
+    public func indexMetaPath(forIndex index: String? = nil) -> String {
+        value("PEERTUBE_UPDATER_INDEX_META_PATH") ?? "\(index ?? indexPath).json"
+    }
 
     /// The lock guarding `prodDB` (the default prod unless another is named).
     public func lockFile(forProd prod: String? = nil) -> String {

@@ -42,17 +42,7 @@ public struct TableFingerprint: Equatable, Hashable, Sendable, CustomStringConve
     }
 }
 
-private struct FNV1a64 {
-    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
-
-    mutating func combine(byte: UInt8) {
-        value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
-    }
-
-    mutating func combine<S: Sequence<UInt8>>(bytes: S) {
-        for byte in bytes { combine(byte: byte) }
-    }
-
+extension FNV1a64 {
     mutating func combine(_ value: DatabaseValue) {
         switch value.storage {
         case .null:

@@ -1,0 +1,59 @@
+import Foundation
+import GRDB
+
+/// The worker's small edits of staging between crawl stages (reference worker steps 4 and 9).
+enum StagingAdjustments {
+    /// `--skip-local-dead`: removes from staging the instances whose prod `health_status` is set and,
+    /// trimmed and lower-cased, is not `ok`. Returns the hosts removed.
+    static func removeLocallyDeadHosts(stagingPath: String, prodPath: String) throws -> [String] {
+        let staging = try DatabaseFile.open(stagingPath, role: "staging DB", access: .readWrite)
+        return try staging.withAttached(prodPath, as: "prod") { db in
+            try db.inTransaction {
+                let dead = try String.fetchAll(db, sql: """
+                    SELECT s.host FROM main.instances s JOIN prod.instances p ON p.host = s.host
+                    WHERE p.health_status IS NOT NULL AND lower(trim(p.health_status)) <> 'ok'
+                    ORDER BY s.host
+                    """)
+                for host in dead { try db.execute(sql: "DELETE FROM main.instances WHERE host = ?", arguments: [host]) }
+                return .commit
+            }
+            return try String.fetchAll(db, sql: """
+                SELECT p.host FROM prod.instances p
+                WHERE p.health_status IS NOT NULL AND lower(trim(p.health_status)) <> 'ok'
+                  AND NOT EXISTS (SELECT 1 FROM main.instances s WHERE s.host = p.host)
+                ORDER BY p.host
+                """)
+        }
+    }
+
+    /// `--inject-replace-embedding-for-test`: copies prod's first embedding row into staging with the
+    /// first byte of its vector flipped (XOR 0xFF), so the INSERT_OR_REPLACE rule has an existing key
+    /// whose payload changes. Its video row comes along unchanged (staging's embeddings reference
+    /// staging's videos; INSERT_ONLY leaves prod's copy alone). Returns the key, or nil when prod has
+    /// no embedding.
+    static func injectReplacementEmbedding(stagingPath: String, prodPath: String) throws -> (videoID: String, host: String)? {
+        let staging = try DatabaseFile.open(stagingPath, role: "staging DB", access: .readWrite)
+        return try staging.withAttached(prodPath, as: "prod") { db in
+            try db.execute(sql: Schema.videoEmbeddingsTable)
+            guard try db.tableExists("video_embeddings", in: "prod"),
+                  let row = try Row.fetchOne(db, sql: """
+                    SELECT video_id, instance_domain, embedding, embedding_dim, model_name, created_at
+                    FROM prod.video_embeddings ORDER BY rowid LIMIT 1
+                    """) else { return nil }
+            let videoColumns = Set(try db.columnNames(of: "videos", in: "prod"))
+            let shared = try db.columnNames(of: "videos", in: "main").filter(videoColumns.contains)
+                .map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO main.videos(\(shared)) SELECT \(shared) FROM prod.videos
+                WHERE video_id = ? AND instance_domain = ?
+                """, arguments: [row["video_id"], row["instance_domain"]])
+            var blob: Data = row["embedding"] ?? Data()
+            if !blob.isEmpty { blob[blob.startIndex] ^= 0xFF }
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO main.video_embeddings(video_id, instance_domain, embedding, embedding_dim, model_name, created_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [row["video_id"], row["instance_domain"], blob, row["embedding_dim"], row["model_name"], row["created_at"]])
+            return (row["video_id"], row["instance_domain"])
+        }
+    }
+}

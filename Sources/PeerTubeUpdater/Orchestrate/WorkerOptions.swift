@@ -1,0 +1,62 @@
+import Foundation
+
+/// Everything one worker run needs, resolved: paths, crawl caps, HTTP behaviour, devices and the
+/// test-only switches. The CLI builds it from flags over `UpdaterDefaults`.
+public struct WorkerOptions: Sendable {
+    public var prodDB: String
+    public var stagingDB: String
+    public var indexPath: String
+    public var indexMetaPath: String
+    public var similarityDB: String
+    /// nil: the built-in `merge_rules.json`.
+    public var mergeRulesPath: String?
+    public var lockFile: String
+    public var whitelistURL: String
+    public var modelDirectory: String
+
+    public var crawl = CrawlOptions()
+    public var http = HTTPClientOptions()
+    /// Keep an existing staging DB (and continue its crawl progress) instead of recreating it.
+    public var resumeStaging = false
+    /// Drop from staging the instances whose prod `health_status` is set and not `ok`.
+    public var skipLocalDead = false
+
+    /// GPU for embeddings and the ANN build, with no CPU fallback.
+    public var gpu = true
+    public var nlist = 4096
+    public var similarityTopK = 20
+    public var similarityNprobe = 16
+    public var embeddingBatchSize = 64
+
+    public var service = ServiceControl.Settings()
+
+    public var injection = TestInjection()
+
+    /// Test-only switches (DESIGN §1): they prove the run's guarantees, never used in production.
+    public struct TestInjection: Sendable, Equatable {
+        /// After embeddings: put into staging one embedding whose key exists in prod, with a changed
+        /// payload, so the INSERT_OR_REPLACE rule has a row to replace.
+        public var replaceEmbedding = false
+        public var failBeforeMerge = false
+        /// Fails inside the ANN build, after the new index is written to its temporary file and
+        /// before it is published.
+        public var failDuringANNBuild = false
+        public var failAfterMergeBeforeSimilarity = false
+        public init() {}
+    }
+
+    public init(defaults: UpdaterDefaults = UpdaterDefaults()) {
+        prodDB = defaults.prodDB
+        stagingDB = defaults.stagingDB
+        indexPath = defaults.indexPath
+        indexMetaPath = defaults.indexMetaPath()
+        similarityDB = defaults.similarityDB
+        lockFile = defaults.lockFile()
+        whitelistURL = defaults.whitelistURL
+        modelDirectory = ModelFiles.resolveDirectory(nil, environment: defaults.environment)
+        service.name = defaults.serviceName
+        crawl.stopAfterFullPages = 2
+    }
+
+    public var device: String { gpu ? "gpu" : "cpu" }
+}

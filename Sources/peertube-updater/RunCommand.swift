@@ -1,0 +1,138 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PeerTubeUpdater
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "The daily updater worker: crawl, embed, merge, popularity, ANN index, similar videos.",
+        discussion: """
+            Stages, in order, under the single-run lock: staging init + seed from prod, crawl instances, \
+            [skip-local-dead], crawl channels, crawl videos, crawl channels-videos-count, embeddings, \
+            [service stop], merge (one transaction: the only change to prod), popularity (incremental), ANN \
+            build (published by rename), similarity (incremental, published by rename), [service start].
+
+            The log (--logs, and stdout) has `run: <stage>` / `done: <stage> (<N>ms)` per stage, `device=` on \
+            embeddings, `mode=` on the ANN build, the staging deltas, and `worker completed in <N>ms`. Exit \
+            status 0 only on full success; otherwise one error line on stderr. A failure before the merge \
+            leaves prod untouched; after it, prod is fully merged and the previous index and cache stay in use.
+
+            Defaults come from PEERTUBE_UPDATER_* environment variables (see the top-level help), then flags.
+            """
+    )
+
+    enum Device: String, EnumerableFlag {
+        case gpu, cpu
+        static func help(for value: Device) -> ArgumentHelp? {
+            value == .gpu ? "Embeddings and ANN build on a CUDA device, no CPU fallback (the default)." : "CPU only."
+        }
+    }
+
+    @OptionGroup var prod: ProdOptions
+    @OptionGroup var staging: StagingOptions
+    @Option(name: .customLong("index-path"), help: ArgumentHelp("The published ANN index. Default: <data>/whitelist-video-embeddings.faiss.", valueName: "path"))
+    var indexPath: String?
+    @Option(name: [.customLong("index-meta-path"), .customLong("meta-path")], help: ArgumentHelp("Its meta JSON. Default: <index-path>.json.", valueName: "path"))
+    var indexMetaPath: String?
+    @Option(name: .customLong("similarity-db"), help: ArgumentHelp("The similarity cache. Default: <data>/similarity-cache.db.", valueName: "path"))
+    var similarityDB: String?
+    @Option(name: .customLong("merge-rules"), help: ArgumentHelp("Merge rules JSON. Default: the built-in merge_rules.json.", valueName: "path"))
+    var mergeRules: String?
+    @Option(name: .customLong("logs"), help: ArgumentHelp("Append the worker log here (also echoed to stdout). Default: <data>/updater-worker.log.", valueName: "path"))
+    var logs: String?
+    @Option(name: .customLong("whitelist-url"), help: ArgumentHelp("Whitelist URL or file. Default: JoinPeerTube's healthy hosts.", valueName: "url"))
+    var whitelistURL: String?
+    @Option(name: .customLong("model-dir"), help: ArgumentHelp("The model folder. Default: $PEERTUBE_UPDATER_MODEL_DIR or models/all-MiniLM-L6-v2.", valueName: "path"))
+    var modelDir: String?
+
+    @Option(name: .customLong("max-instances"), help: "Instances to crawl (0: all).")
+    var maxInstances = 0
+    @Option(name: .customLong("max-channels"), help: "Channels accepted by the channels stage and crawled by the videos stage (0: no cap).")
+    var maxChannels = 0
+    @Option(name: .customLong("max-videos-pages"), help: "Pages per channel (0: no cap).")
+    var maxVideosPages = 0
+    @Option(name: [.customLong("videos-stop-after-full-pages"), .customLong("stop-after-full-pages")],
+            help: "Stop a channel after N consecutive pages of known videos (0: never).")
+    var stopAfterFullPages = 2
+    @OptionGroup var http: CrawlHTTPOptions
+
+    @Option(help: "ANN inverted lists (keep well below the number of embeddings).")
+    var nlist = 4096
+    @Option(name: .customLong("top-k"), help: "Similar videos kept per video.")
+    var topK = 20
+    @Option(help: "Inverted lists probed per similarity query.")
+    var nprobe = 16
+    @Flag var device: Device = .gpu
+
+    @Flag(name: .customLong("use-systemctl"), help: "Stop the service before the merge and start it again after (also after a failure).")
+    var useSystemctl = false
+    @Flag(name: .customLong("skip-systemctl"), help: "Leave the service alone (the default; kept for the spec's worker command lines).")
+    var skipSystemctl = false
+    @Option(name: .customLong("service-name"), help: "The systemd service to stop and start. Default: $PEERTUBE_UPDATER_SERVICE or peertube-browser.")
+    var serviceName: String?
+    @Option(name: .customLong("systemctl-bin"), help: ArgumentHelp("systemctl, or a wrapper such as one running `sudo -n systemctl`.", valueName: "path"))
+    var systemctlBin = "systemctl"
+    @Flag(name: .customLong("resume-staging"), help: "Keep an existing staging DB and continue its crawl instead of starting afresh.")
+    var resumeStaging = false
+    @Flag(name: .customLong("skip-local-dead"), help: "Do not crawl instances whose prod health_status is set and not 'ok'.")
+    var skipLocalDead = false
+
+    @Flag(name: .customLong("inject-replace-embedding-for-test"), help: "(test only) Put a changed copy of prod's first embedding into staging.")
+    var injectReplaceEmbedding = false
+    @Flag(name: .customLong("fail-before-merge"), help: "(test only) Fail after the staging deltas, before the merge.")
+    var failBeforeMerge = false
+    @Flag(name: .customLong("fail-during-ann-build"), help: "(test only) Fail inside the ANN build, before the new index is published.")
+    var failDuringANNBuild = false
+    @Flag(name: .customLong("fail-after-merge-before-similarity"), help: "(test only) Fail after the ANN build, before similarity.")
+    var failAfterMergeBeforeSimilarity = false
+
+    func validate() throws {
+        if useSystemctl && skipSystemctl { throw ValidationError("--use-systemctl and --skip-systemctl exclude each other") }
+        guard nlist > 0, topK > 0, nprobe > 0 else { throw ValidationError("--nlist, --top-k and --nprobe must be > 0") }
+        guard maxInstances >= 0, maxChannels >= 0, maxVideosPages >= 0, stopAfterFullPages >= 0 else {
+            throw ValidationError("caps cannot be negative")
+        }
+    }
+
+    func run() async throws {
+        let defaults = UpdaterDefaults()
+        var options = WorkerOptions(defaults: defaults)
+        options.prodDB = prod.prodPath
+        options.lockFile = prod.lockPath
+        options.stagingDB = staging.stagingPath
+        options.indexPath = indexPath ?? defaults.indexPath
+        options.indexMetaPath = indexMetaPath ?? defaults.indexMetaPath(forIndex: options.indexPath)
+        options.similarityDB = similarityDB ?? defaults.similarityDB
+        options.mergeRulesPath = mergeRules
+        options.whitelistURL = whitelistURL ?? defaults.whitelistURL
+        options.modelDirectory = ModelFiles.resolveDirectory(modelDir)
+        options.crawl.maxInstances = maxInstances
+        options.crawl.maxChannels = maxChannels
+        options.crawl.maxVideosPages = maxVideosPages
+        options.crawl.stopAfterFullPages = stopAfterFullPages
+        options.http = http.clientOptions
+        options.nlist = nlist
+        options.similarityTopK = topK
+        options.similarityNprobe = nprobe
+        options.gpu = device == .gpu
+        options.service.enabled = useSystemctl
+        options.service.name = serviceName ?? defaults.serviceName
+        options.service.executable = systemctlBin
+        options.resumeStaging = resumeStaging
+        options.skipLocalDead = skipLocalDead
+        options.injection.replaceEmbedding = injectReplaceEmbedding
+        options.injection.failBeforeMerge = failBeforeMerge
+        options.injection.failDuringANNBuild = failDuringANNBuild
+        options.injection.failAfterMergeBeforeSimilarity = failAfterMergeBeforeSimilarity
+
+        let sink = try LineLogHandler.Sink(stream: FileHandle.standardOutput, filePath: logs ?? defaults.workerLog)
+        let logger = Logger(label: "worker") { _ in LineLogHandler(sink: sink) }
+        do {
+            _ = try await UpdaterWorker.run(options, logger: logger)
+        } catch {
+            // The contract: one line on stderr (SQLite errors quote multi-line SQL).
+            throw OneLineError(error)
+        }
+    }
+}

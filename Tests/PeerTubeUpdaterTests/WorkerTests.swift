@@ -1,0 +1,129 @@
+import Foundation
+import GRDB
+@testable import PeerTubeUpdater
+import SmokeHarness
+import Testing
+
+/// The worker binary's guarantees beyond the smoke checks: refusals before any work, the service
+/// started again on every exit path, the lock, --resume-staging and --skip-local-dead.
+@Suite("Worker", .serialized)
+struct WorkerTests {
+    @Test("the default --gpu without a usable CUDA device fails clearly before any work")
+    func gpuWithoutCUDA() throws {
+        try #require(!CUDADevice.isUsable, "this machine has a usable CUDA device")
+        let temp = try TempDir()
+        try makeDatabase(at: temp.path("prod.db"), prod: true)
+        let before = try fingerprints(temp.path("prod.db"))
+        let result = try runUpdater(["run", "--prod-db", temp.path("prod.db"), "--staging-db", temp.path("staging.db"),
+                                     "--logs", temp.path("worker.log"), "--model-dir", InstalledModel.directory])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--gpu needs a usable CUDA device, and there is no CPU fallback"))
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(!FileManager.default.fileExists(atPath: temp.path("staging.db")))
+        #expect(try fingerprints(temp.path("prod.db")) == before)
+        #expect(RunLock.state(at: temp.path("prod.db.updater.lock")) == .free)
+    }
+
+    @Test("--use-systemctl without systemd fails clearly before any work",
+          .enabled(if: !FileManager.default.fileExists(atPath: "/run/systemd/system")))
+    func systemctlWithoutSystemd() throws {
+        let temp = try TempDir()
+        try makeDatabase(at: temp.path("prod.db"), prod: true)
+        let result = try runUpdater(["run", "--cpu", "--use-systemctl", "--prod-db", temp.path("prod.db"),
+                                     "--staging-db", temp.path("staging.db"), "--logs", temp.path("worker.log"),
+                                     "--model-dir", InstalledModel.directory])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("systemd is not running"))
+        #expect(!FileManager.default.fileExists(atPath: temp.path("staging.db")))
+    }
+
+    @Test("the service is stopped before the merge and started again, on success and on failure")
+    func serviceStartedAgain() async throws {
+        try await WorkerFixture.with { w in
+            let fake = try recordingSystemctl(in: w.temp)
+            let service = ["--use-systemctl", "--systemctl-bin", fake.binary, "--service-name", "discovery-api"]
+            let failing = try w.layout("service-failing")
+            let failed = try await w.run(failing, ["--fail-during-ann-build"] + service)
+            #expect(failed.exitCode != 0)
+            #expect(lines(fake.calls) == ["stop discovery-api", "start discovery-api"])
+            #expect(w.log(failing).contains("injected failure (test only): during ANN build"))
+
+            let succeeding = try w.layout("service-ok")
+            let ok = try await w.run(succeeding, service)
+            #expect(ok.exitCode == 0)
+            #expect(lines(fake.calls) == ["stop discovery-api", "start discovery-api", "stop discovery-api", "start discovery-api"])
+            let parsed = WorkerLog.parse(w.log(succeeding))
+            #expect(parsed.durations[.serviceStop] != nil && parsed.durations[.serviceStart] != nil)
+        }
+    }
+
+    @Test("SIGTERM mid-run starts the stopped service, releases the lock and leaves prod untouched")
+    func sigterm() async throws {
+        try await WorkerFixture.with { w in
+            let fake = try recordingSystemctl(in: w.temp, stopDelay: 20)
+            let layout = try w.layout("sigterm")
+            let before = try DBMetrics.fingerprints(layout.prodDB)
+            let worker = Task {
+                try await w.run(layout, ["--use-systemctl", "--systemctl-bin", fake.binary, "--service-name", "discovery-api"])
+            }
+            // Wait until the worker is inside the service stop, i.e. just before the merge.
+            let deadline = Date().addingTimeInterval(60)
+            while !lines(fake.calls).contains("stop discovery-api"), Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            guard case .held(let pid?) = RunLock.state(at: layout.lockFile) else {
+                Issue.record("the worker does not hold the lock")
+                return
+            }
+            kill(pid, SIGTERM)
+            let outcome = try await worker.value
+            #expect(outcome.exitCode == 128 + SIGTERM)
+            #expect(lines(fake.calls) == ["stop discovery-api", "start discovery-api"])
+            #expect(RunLock.state(at: layout.lockFile) == .free)
+            #expect(try DBMetrics.fingerprints(layout.prodDB) == before)
+        }
+    }
+
+    @Test("a second worker on the same prod is refused and touches nothing")
+    func secondWorkerRefused() async throws {
+        try await WorkerFixture.with { w in
+            let layout = try w.layout("busy")
+            let lock = try RunLock.acquire(at: layout.lockFile, logger: quietLogger)
+            defer { lock.release() }
+            let before = try DBMetrics.fingerprints(layout.prodDB)
+            let outcome = try await w.run(layout)
+            #expect(outcome.exitCode != 0)
+            #expect(outcome.errorLine?.contains("another updater run is active") == true)
+            #expect(!FileManager.default.fileExists(atPath: layout.stagingDB))
+            #expect(try DBMetrics.fingerprints(layout.prodDB) == before)
+        }
+    }
+
+    @Test("--resume-staging keeps staging, and re-running a merged staging changes no prod row")
+    func resumeStaging() async throws {
+        try await WorkerFixture.with { w in
+            let layout = try w.layout("resume")
+            #expect(try await w.run(layout).exitCode == 0)
+            let merged = try DBMetrics.fingerprints(layout.prodDB)
+            let again = try await w.run(layout, ["--resume-staging"])
+            #expect(again.exitCode == 0)
+            #expect(w.log(layout).contains("(--resume-staging)"))
+            #expect(w.log(layout).contains("staging deltas (new keys vs prod): instances=+0 channels=+0 videos=+0 video_embeddings=+0"))
+            #expect(try DBMetrics.fingerprints(layout.prodDB) == merged)
+        }
+    }
+
+    @Test("--skip-local-dead leaves out hosts whose prod health is not ok")
+    func skipLocalDead() async throws {
+        try await WorkerFixture.with { w in
+            let layout = try w.layout("dead")
+            let dead = w.fixture.mini.hosts[0]
+            try await DatabaseFile.open(layout.prodDB, role: "test", access: .readWrite).write { db in
+                try db.execute(sql: "UPDATE instances SET health_status = ' Unreachable ' WHERE host = ?", arguments: [dead])
+                try db.execute(sql: "UPDATE instances SET health_status = 'OK' WHERE host <> ?", arguments: [dead])
+            }
+            #expect(try await w.run(layout, ["--skip-local-dead"]).exitCode == 0)
+            #expect(w.log(layout).contains("skip-local-dead: removed 1 host(s) whose prod health is not ok: \(dead)"))
+            #expect(try count(layout.stagingDB, "SELECT count(*) FROM videos WHERE instance_domain = ?", [dead]) == 0)
+            #expect(try count(layout.stagingDB, "SELECT count(*) FROM videos WHERE instance_domain <> ?", [dead]) > 0)
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import PeerTubeUpdater
+import SmokeHarness
+import Testing
+
+/// DESIGN §3: the whole worker, as a child process, against a mini-prod and the simulated federation.
+/// Flags come from SMOKE_ARGS (`make smoke-help`); the report is tmp/orchestrator-smoke/last-report.json.
+@Suite("Smoke", .serialized, SmokeScope())
+struct Smoke {
+    @Test("main run: every PASS check of the spec holds")
+    func mainRun() async throws {
+        let session = try #require(SmokeSession.current)
+        let fixture = try #require(session.fixture)
+        let run = try await MainRun.run(on: fixture)
+        session.record(main: run)
+        for check in run.checks {
+            #expect(check.passed, "\(check.name): \(check.detail)")
+        }
+    }
+
+    @Test("failure scenario: non-zero exit, lock released, integrity ok, prod whole",
+          .enabled(if: (try? SmokeOptions.fromEnvironment().skipFailureChecks) != true),
+          arguments: FailureScenario.allCases)
+    func failureScenario(_ scenario: FailureScenario) async throws {
+        let session = try #require(SmokeSession.current)
+        let fixture = try #require(session.fixture)
+        let result = try await scenario.run(on: fixture)
+        session.record(result)
+        #expect(result.passed, "\(scenario): \(result.problems.joined(separator: "; "))")
+    }
+}
+
+/// Builds the shared fixture once for the suite, and writes the report after its last test.
+struct SmokeScope: SuiteTrait, TestScoping {
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        try await SmokeSession.withSession(repositoryRoot: root, function)
+    }
+}
