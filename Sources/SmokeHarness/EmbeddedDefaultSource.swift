@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import PeerTubeSimulator
 import PeerTubeUpdater
+import Synchronization
 
 /// The embedded default source DB: prod as of the corpus's yesterday, made by the updater's own
 /// stages (crawl of the simulator's yesterday view, embeddings, merge into an empty prod, popularity),
@@ -12,18 +13,40 @@ public enum EmbeddedDefaultSource {
     /// Relative to the repository root.
     public static let cacheDirectory = "tmp/orchestrator-smoke/embedded-default"
 
+    /// Builds in flight in this process, by target path: concurrent callers share one build.
+    private static let inFlight = Mutex<[String: Task<String, Error>]>([:])
+
     public static func path(for corpus: SmokeCorpus, cacheDirectory: String, modelDirectory: String,
                             logger: Logger) async throws -> String {
         let target = "\(cacheDirectory)/source-\(corpus.key).db"
+        if FileManager.default.fileExists(atPath: target) { return target }
+        let task = inFlight.withLock { tasks in
+            if let task = tasks[target] { return task }
+            let task = Task { try await buildOnce(corpus, target: target, cacheDirectory: cacheDirectory,
+                                                  modelDirectory: modelDirectory, logger: logger) }
+            tasks[target] = task
+            return task
+        }
+        return try await task.value
+    }
+
+    /// Other processes (parallel test runs) may build at the same time: one holds the build lock,
+    /// the others poll for it without blocking a thread of the concurrency pool (a blocking wait
+    /// there can starve the very tasks the builder awaits).
+    private static func buildOnce(_ corpus: SmokeCorpus, target: String, cacheDirectory: String,
+                                  modelDirectory: String, logger: Logger) async throws -> String {
         try FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true)
-        // Test processes may ask at once: one builds, the others wait and reuse.
         let lockFD = open("\(cacheDirectory)/.build.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard lockFD >= 0 else { throw SmokeError("cannot open \(cacheDirectory)/.build.lock") }
         defer { close(lockFD) }
-        flock(lockFD, LOCK_EX)
+        while flock(lockFD, LOCK_EX | LOCK_NB) != 0 { try await Task.sleep(for: .milliseconds(200)) }
         defer { flock(lockFD, LOCK_UN) }
         if FileManager.default.fileExists(atPath: target) { return target }
+        return try await build(corpus, target: target, cacheDirectory: cacheDirectory, modelDirectory: modelDirectory, logger: logger)
+    }
 
+    private static func build(_ corpus: SmokeCorpus, target: String, cacheDirectory: String,
+                              modelDirectory: String, logger: Logger) async throws -> String {
         let clock = ContinuousClock.now
         logger.info("smoke: building the embedded default source DB from \(corpus.path) (once per corpus)")
         let scratch = "\(cacheDirectory)/build-\(getpid())"

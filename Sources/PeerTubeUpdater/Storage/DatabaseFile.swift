@@ -30,13 +30,28 @@ public enum DatabaseFile {
         config.foreignKeysEnabled = true
         config.label = role
         do {
-            let queue = try DatabaseQueue(path: path, configuration: config)
-            // SQLite opens lazily: touch the schema now so a corrupt or foreign file fails here, by name.
-            _ = try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
-            return queue
+            return try openChecked(path, config)
         } catch let error as DatabaseError {
+            // A writer killed mid-transaction (rollback-journal mode) leaves a hot journal, which only a
+            // read-write connection may roll back; a read-only one is refused. Rolling it back restores
+            // the last committed state, as any writer's next open would, then the read-only open works.
+            if access == .readOnly, error.resultCode == .SQLITE_READONLY, fm.fileExists(atPath: path + "-journal") {
+                var recover = Configuration()
+                recover.busyMode = .timeout(busyTimeout)
+                if let queue = try? openChecked(path, recover) {
+                    try? queue.close()
+                    if let queue = try? openChecked(path, config) { return queue }
+                }
+            }
             throw StorageError.notADatabase(role: role, path: path, detail: error.message ?? "\(error.resultCode)")
         }
+    }
+
+    private static func openChecked(_ path: String, _ config: Configuration) throws -> DatabaseQueue {
+        let queue = try DatabaseQueue(path: path, configuration: config)
+        // SQLite opens lazily: touch the schema now so a corrupt or foreign file fails here, by name.
+        _ = try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") }
+        return queue
     }
 
     /// Deletes a database file together with its `-wal`, `-shm` and `-journal` sidecars. A leftover hot

@@ -15,11 +15,14 @@ public struct LineLogHandler: LogHandler {
         public init(stream: FileHandle?, filePath: String? = nil) throws {
             self.stream = stream
             if let filePath {
+                // The worker's default log lives in the data folder, which may not exist yet.
+                let folder = (filePath as NSString).deletingLastPathComponent
+                if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
                 if !FileManager.default.fileExists(atPath: filePath) {
                     _ = FileManager.default.createFile(atPath: filePath, contents: nil)
                 }
                 guard let handle = FileHandle(forWritingAtPath: filePath) else {
-                    throw StorageError.unreadable(role: "log file", path: filePath)
+                    throw StorageError.refusedPath(path: filePath, reason: "the log file cannot be created or written")
                 }
                 handle.seekToEndOfFile()
                 self.file = handle
