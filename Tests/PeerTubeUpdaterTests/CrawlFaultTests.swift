@@ -110,9 +110,13 @@ import Testing
         let elapsed = (ContinuousClock.now - clock).seconds
         let channels = sim.corpus.instance(Self.faulty)!.channels.count
         #expect(summary.channelsFailed == channels)
-        // threshold (3) requests × 2 attempts × 0.3 s, in parallel lanes of 2, plus the rest: far below
-        // channels × attempts × timeout (= \(channels) × 2 × 0.3 s).
-        #expect(elapsed < Double(channels) * 2 * 0.3)
+        // threshold (3) requests × 2 attempts × 0.3 s, in parallel lanes of 2, plus the rest: about half
+        // of channels × attempts × timeout (= \(channels) × 2 × 0.3 s) when the machine is idle. The
+        // bound adds 2 s for a machine loaded by the smoke and worker suites running beside this one;
+        // without the timeout the hang would last the simulator's hour.
+        #expect(elapsed < Double(channels) * 2 * 0.3 + 2, "elapsed \(elapsed) s")
+        let attempts = hanging.federation.requests.filter { $0.host == Self.faulty && $0.path.contains("/videos?") }.count
+        #expect(attempts <= channels * 2, "\(attempts) video-list attempts")
         #expect(try count(staging, "SELECT count(*) FROM channels WHERE instance_domain = ? AND last_error_source = 'videos'", [Self.faulty]) == channels)
     }
 }
