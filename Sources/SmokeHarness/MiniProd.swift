@@ -13,16 +13,13 @@ public enum MiniProd {
         public var embeddings: Int
     }
 
-    /// The tables that receive rows; every other table of the source is created empty.
-    static let copiedTables = ["instances", "channels", "videos", "video_embeddings"]
-
     public static func build(from source: String, to path: String, wantedHosts: [String], maxInstances: Int,
                              maxChannels: Int, maxVideos: Int) throws -> Summary {
         _ = try DatabaseFile.open(source, role: "source DB", access: .readOnly)
         try DatabaseFile.remove(path)
         let mini = try DatabaseFile.open(path, role: "mini-prod DB", access: .create)
         return try mini.withAttached(source, as: "source") { db in
-            try DatabaseFile.requireTables(copiedTables, in: db, schema: "source", role: "source DB", path: source)
+            try DatabaseFile.requireTables(Schema.contentTables, in: db, schema: "source", role: "source DB", path: source)
             let schema = try Row.fetchAll(db, sql: """
                 SELECT type, name, sql FROM source.sqlite_master
                 WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND type IN ('table', 'index')

@@ -124,7 +124,11 @@ public enum Schema {
 
     /// The similarity cache, a DB file of its own: per source video, its top-k neighbours with a
     /// denormalised copy of each neighbour's video row, so the API answers with one indexed read.
-    public static let similarityCache = """
+    public static let similarityCache = similarityCacheTables + similarityCacheIndex
+
+    /// The cache's tables alone: a fresh cache is filled first and indexed after (a sorted index
+    /// build instead of millions of random inserts).
+    public static let similarityCacheTables = """
         CREATE TABLE IF NOT EXISTS similarity_sources (
             video_id TEXT NOT NULL,
             instance_domain TEXT NOT NULL,
@@ -141,6 +145,10 @@ public enum Schema {
             \(similarColumns.map { "similar_\($0.name) \($0.type)" }.joined(separator: ",\n    "))
             ,PRIMARY KEY (source_video_id, source_instance_domain, similar_video_id, similar_instance_domain)
         );
+
+        """
+
+    public static let similarityCacheIndex = """
         CREATE INDEX IF NOT EXISTS similarity_source_rank_idx
             ON similarity_items(source_video_id, source_instance_domain, rank);
         """
