@@ -8,8 +8,9 @@ enum StagingAdjustments {
     static func removeLocallyDeadHosts(stagingPath: String, prodPath: String) throws -> [String] {
         let staging = try DatabaseFile.open(stagingPath, role: "staging DB", access: .readWrite)
         return try staging.withAttached(prodPath, as: "prod") { db in
+            var dead: [String] = []
             try db.inTransaction {
-                let dead = try String.fetchAll(db, sql: """
+                dead = try String.fetchAll(db, sql: """
                     SELECT s.host FROM main.instances s JOIN prod.instances p ON p.host = s.host
                     WHERE p.health_status IS NOT NULL AND lower(trim(p.health_status)) <> 'ok'
                     ORDER BY s.host
@@ -17,12 +18,7 @@ enum StagingAdjustments {
                 for host in dead { try db.execute(sql: "DELETE FROM main.instances WHERE host = ?", arguments: [host]) }
                 return .commit
             }
-            return try String.fetchAll(db, sql: """
-                SELECT p.host FROM prod.instances p
-                WHERE p.health_status IS NOT NULL AND lower(trim(p.health_status)) <> 'ok'
-                  AND NOT EXISTS (SELECT 1 FROM main.instances s WHERE s.host = p.host)
-                ORDER BY p.host
-                """)
+            return dead
         }
     }
 

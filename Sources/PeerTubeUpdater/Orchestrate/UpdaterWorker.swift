@@ -163,10 +163,7 @@ final class ExitGuard: Sendable {
             defer { state.serviceStopped = false }
             return state.serviceStopped
         }) else { return }
-        logger.info("run: \(WorkerStage.serviceStart.rawValue) \(service.settings.name)")
-        let clock = ContinuousClock.now
-        try service.start(logger: logger)
-        logger.info("done: \(WorkerStage.serviceStart.rawValue) (\(clock.elapsedMilliseconds)ms)")
+        try WorkerLog.stage(.serviceStart, service.settings.name, logger: logger) { try service.start(logger: logger) }
     }
 
     /// Releases the lock (the last step of every exit path).

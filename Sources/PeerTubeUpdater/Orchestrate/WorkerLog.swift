@@ -32,15 +32,41 @@ public enum WorkerLog {
     /// Runs one stage between its `run:` and `done:` markers. A failing stage logs `failed:` instead.
     public static func stage<T>(_ stage: WorkerStage, _ detail: String = "", logger: Logger,
                                 _ body: () async throws -> T) async throws -> T {
-        logger.info("run: \(stage.rawValue)\(detail.isEmpty ? "" : " \(detail)")")
-        let clock = ContinuousClock.now
+        let clock = started(stage, detail, logger: logger)
         do {
             let value = try await body()
-            logger.info("done: \(stage.rawValue) (\(clock.elapsedMilliseconds)ms)")
+            finished(stage, since: clock, logger: logger)
             return value
         } catch {
-            logger.error("failed: \(stage.rawValue) (\(clock.elapsedMilliseconds)ms): \(error)")
+            finished(stage, since: clock, error: error, logger: logger)
             throw error
+        }
+    }
+
+    /// The same for a synchronous stage (the service start on an exit path).
+    public static func stage<T>(_ stage: WorkerStage, _ detail: String = "", logger: Logger,
+                                _ body: () throws -> T) throws -> T {
+        let clock = started(stage, detail, logger: logger)
+        do {
+            let value = try body()
+            finished(stage, since: clock, logger: logger)
+            return value
+        } catch {
+            finished(stage, since: clock, error: error, logger: logger)
+            throw error
+        }
+    }
+
+    private static func started(_ stage: WorkerStage, _ detail: String, logger: Logger) -> ContinuousClock.Instant {
+        logger.info("run: \(stage.rawValue)\(detail.isEmpty ? "" : " \(detail)")")
+        return .now
+    }
+
+    private static func finished(_ stage: WorkerStage, since clock: ContinuousClock.Instant, error: Error? = nil, logger: Logger) {
+        if let error {
+            logger.error("failed: \(stage.rawValue) (\(clock.elapsedMilliseconds)ms): \(error)")
+        } else {
+            logger.info("done: \(stage.rawValue) (\(clock.elapsedMilliseconds)ms)")
         }
     }
 
