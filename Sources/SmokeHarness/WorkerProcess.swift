@@ -10,7 +10,9 @@ public struct WorkerLayout: Sendable {
     public var similarityDB: String { folder + "/similarity.db" }
     public var workerLog: String { folder + "/worker.log" }
     public var lockFile: String { folder + "/updater.lock" }
-    public var stderrLog: String { folder + "/worker.stderr.log" }
+    /// Where the worker's stderr goes; two workers run at once on one layout need two names.
+    public var stderrName = "worker.stderr.log"
+    public var stderrLog: String { folder + "/" + stderrName }
 
     public init(folder: String) { self.folder = folder }
 

@@ -127,3 +127,63 @@ struct WorkerTests {
         }
     }
 }
+
+/// Issue 8 §3: workers and readers at the same time.
+@Suite("Worker concurrency", .serialized)
+struct WorkerConcurrencyTests {
+    @Test("two workers started at once on one prod: exactly one runs, the other is refused")
+    func twoWorkersAtOnce() async throws {
+        try await WorkerFixture.with { w in
+            let layout = try w.layout("twins")
+            var twin = layout
+            twin.stderrName = "twin.stderr.log"
+            async let first = w.run(layout)
+            async let second = w.run(twin)
+            let outcomes = try await [first, second]
+            #expect(outcomes.filter { $0.exitCode == 0 }.count == 1)
+            let refused = try #require(outcomes.first { $0.exitCode != 0 })
+            #expect(refused.errorLine?.contains("another updater run is active") == true, "\(refused.errorLine ?? "")")
+            // Prod holds exactly one merge of the run that worked.
+            let checks = try w.checks(layout, try #require(outcomes.first { $0.exitCode == 0 }), injected: false)
+            for name in ["merge_instances", "merge_channels", "merge_videos", "merge_video_embeddings"] {
+                #expect(checks[name]?.passed == true, "\(name): \(checks[name]?.detail ?? "missing")")
+            }
+            #expect(RunLock.state(at: layout.lockFile) == .free)
+        }
+    }
+
+    @Test("a reader holding prod open in WAL mode: the worker still merges, the reader always sees a consistent prod")
+    func readerInWALMode() async throws {
+        try await WorkerFixture.with { w in
+            let layout = try w.layout("reader")
+            let reader = try DatabaseQueue(path: layout.prodDB)
+            try await reader.writeWithoutTransaction { db in _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") }
+            let (videos0, embeddings0) = try await reader.read { db in
+                (try db.rowCount(of: "videos"), try db.rowCount(of: "video_embeddings"))
+            }
+            #expect(videos0 == embeddings0)
+            let worker = Task { try await w.run(layout) }
+            var reads = 0, inconsistent = 0
+            var seen = Set<Int>()
+            let deadline = Date().addingTimeInterval(120)  // a worker that dies unlogged must not hang the test
+            while Date() < deadline {
+                // A long read transaction each time: the merge must not wait for it, nor break it.
+                let (videos, embeddings) = try await reader.read { db in
+                    let videos = try db.rowCount(of: "videos")
+                    Thread.sleep(forTimeInterval: 0.05)
+                    return (videos, try db.rowCount(of: "video_embeddings"))
+                }
+                reads += 1
+                seen.insert(videos)
+                if videos != embeddings { inconsistent += 1 }
+                if lines(layout.workerLog).contains(where: { $0.contains(WorkerLog.completedPrefix) || $0.contains("worker failed") }) { break }
+            }
+            let outcome = try await worker.value
+            #expect(outcome.exitCode == 0, "\(outcome.errorLine ?? "")")
+            #expect(reads > 10)
+            #expect(inconsistent == 0)
+            #expect(seen.isSubset(of: [videos0, try count(layout.prodDB, "SELECT count(*) FROM videos")]))
+            #expect(try count(layout.prodDB, "SELECT count(*) FROM videos") > videos0)
+        }
+    }
+}

@@ -48,10 +48,10 @@ final class WorkerFixture: @unchecked Sendable {
 
     /// Every check of a finished run, against `beforePath` (default: the fixture's snapshot).
     func checks(_ layout: WorkerLayout, _ outcome: WorkerProcess.Outcome, rules: MergeRuleSet? = nil,
-                beforePath: String? = nil) throws -> [String: SmokeCheck] {
+                beforePath: String? = nil, injected: Bool = true) throws -> [String: SmokeCheck] {
         let checks = try MainRun.evaluate(layout, log: WorkerLog.parse(log(layout)), exitCode: outcome.exitCode,
                                           errorLine: outcome.errorLine, beforePath: beforePath ?? fixture.beforeSnapshot,
-                                          rules: rules ?? fixture.rules, gpu: false, injected: true)
+                                          rules: rules ?? fixture.rules, gpu: false, injected: injected)
         return Dictionary(uniqueKeysWithValues: checks.map { ($0.name, $0) })
     }
 
