@@ -9,13 +9,14 @@ ARGS ?=
 
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
-.PHONY: help deps model build test smoke-cpu smoke-gpu smoke-help bench sim clean
+.PHONY: help deps model build test test-crash smoke-cpu smoke-gpu smoke-help bench sim clean
 
 help:
 	@echo "make smoke-cpu   the Smoke suite on the embedded default data, CPU mode (ARGS=\"--keep-workdir …\")"
 	@echo "make smoke-gpu   the same in GPU mode (fails fast without a usable CUDA device)"
 	@echo "make smoke-help  the flags ARGS / SMOKE_ARGS accept"
 	@echo "make test        build and run every test, the Smoke suite in CPU mode included (what CI runs)"
+	@echo "make test-crash  the long SIGKILL sweep over the worker (52 kill points; make test runs 10)"
 	@echo "make bench       benchmarks (medians of 3): embeddings texts/s; merge and popularity on a 1M-video prod;"
 	@echo "                 ANN build and similarity videos/s on a 100k-video prod; crawler requests/s (20 ms latency);"
 	@echo "                 smoke-cpu wall time and per-stage times (ARGS=smoke runs only that)"
@@ -45,6 +46,11 @@ build: deps
 test: deps model
 	$(SWIFT) build --build-tests
 	SMOKE_ARGS="--cpu $(SMOKE_ARGS)" $(SWIFT) test --skip-build
+
+# The long SIGKILL sweep: the worker killed at 52 points over every stage, then run again.
+test-crash: deps model
+	$(SWIFT) build --build-tests
+	CRASH_SWEEP=long $(SWIFT) test --skip-build --filter CrashSweepTests
 
 # The Smoke suite (DESIGN §3): the worker as a child process on a mini-prod against the simulated
 # federation, the three failure scenarios, and tmp/orchestrator-smoke/last-report.json.

@@ -51,7 +51,8 @@ public struct WorkerProcess: Sendable {
 
     /// Runs `peertube-updater run <arguments>` to its end (stdout is the log's echo and is dropped;
     /// stderr goes to `layout.stderrLog`). Killed after `timeLimit` seconds.
-    public func run(_ arguments: [String], layout: WorkerLayout, timeLimit: Double = 600) async throws -> Outcome {
+    public func run(_ arguments: [String], layout: WorkerLayout, timeLimit: Double = 600,
+                    environment: [String: String] = [:]) async throws -> Outcome {
         FileManager.default.createFile(atPath: layout.stderrLog, contents: nil)
         guard let stderr = FileHandle(forWritingAtPath: layout.stderrLog) else { throw SmokeError("cannot write \(layout.stderrLog)") }
         defer { try? stderr.close() }
@@ -61,6 +62,9 @@ public struct WorkerProcess: Sendable {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         let clock = ContinuousClock.now
         // Wait without blocking a thread of the test runner's small pool.
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in

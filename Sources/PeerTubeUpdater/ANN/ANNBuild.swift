@@ -128,6 +128,7 @@ public enum ANNBuild {
         let trainClock = ContinuousClock.now
         try index.train(sample)
         logger.info("ann: trained on \(sample.count / scan.dimension) vectors in \(trainClock.elapsedMilliseconds)ms")
+        CrashPoint.reach("ann-trained")
         try checkpoint(.trained)
         var progress = ProgressLine(label: "ann", total: scan.valid, unit: "vectors")
         try scan.forEachBatch(prod, batchSize: options.batchSize) { rowids, vectors in
@@ -144,6 +145,7 @@ public enum ANNBuild {
         // and the predecessor stays as .prev.
         try ArtifactPublisher.publish(to: indexPath) {
             try index.write(to: $0)
+            CrashPoint.reach("ann-indexWritten")
             try checkpoint(.indexWritten)
         }
         try ArtifactPublisher.publish(to: metaPath) { try (encoder.encode(meta) + Data("\n".utf8)).write(to: URL(fileURLWithPath: $0)) }

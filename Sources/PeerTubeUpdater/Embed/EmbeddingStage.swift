@@ -84,6 +84,7 @@ public enum EmbeddingStage {
                 }
             }
             result.embedded += vectors.count
+            CrashPoint.reach("embeddings-batch")
             progress.advance(by: page.count, logger: logger)
         }
         result.durationMs = clock.elapsedMilliseconds

@@ -41,6 +41,7 @@ public enum StagingMerge {
                     for step in plan.steps {
                         current = step
                         results.append(try apply(step, db: db))
+                        CrashPoint.reach("merge-table")
                     }
                     return .commit
                 }

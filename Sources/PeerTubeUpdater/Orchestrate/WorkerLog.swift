@@ -59,6 +59,7 @@ public enum WorkerLog {
 
     private static func started(_ stage: WorkerStage, _ detail: String, logger: Logger) -> ContinuousClock.Instant {
         logger.info("run: \(stage.rawValue)\(detail.isEmpty ? "" : " \(detail)")")
+        CrashPoint.reach("stage:\(stage.rawValue)")
         return .now
     }
 

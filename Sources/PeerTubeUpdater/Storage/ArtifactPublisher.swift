@@ -6,10 +6,12 @@ import Foundation
 public enum ArtifactPublisher {
     public static func publish(to path: String, write: (_ temporaryPath: String) throws -> Void) throws {
         let temporary = "\(path).tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        removeAbandonedTemporaries(of: path)
         try? FileManager.default.removeItem(atPath: temporary)
         do {
             try write(temporary)
             try flush(temporary)
+            CrashPoint.reach("publish:\((path as NSString).lastPathComponent)")
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
             throw error
@@ -25,6 +27,20 @@ public enum ArtifactPublisher {
             let code = errno
             try? FileManager.default.removeItem(atPath: temporary)
             throw StorageError.refusedPath(path: path, reason: "rename failed: \(String(cString: strerror(code)))")
+        }
+    }
+
+    /// Temporary files of writers that died before renaming (SIGKILL, power cut): `<path>.tmp-<pid>`
+    /// whose process is gone. A similarity cache's is gigabytes, so they must not pile up.
+    static func removeAbandonedTemporaries(of path: String) {
+        let folder = (path as NSString).deletingLastPathComponent
+        let prefix = (path as NSString).lastPathComponent + ".tmp-"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder)) ?? []
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: folder.isEmpty ? name : "\(folder)/\(name)")
+            }
         }
     }
 

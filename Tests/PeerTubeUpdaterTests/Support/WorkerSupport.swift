@@ -40,8 +40,10 @@ final class WorkerFixture: @unchecked Sendable {
     func layout(_ name: String) throws -> WorkerLayout { try fixture.freshLayout(name) }
 
     /// Runs the worker on `layout` with the suite's flags plus `extra`.
-    func run(_ layout: WorkerLayout, _ extra: [String] = [], mergeRules: String? = nil) async throws -> WorkerProcess.Outcome {
-        try await fixture.worker.run(fixture.workerArguments(layout, extra: extra, mergeRules: mergeRules), layout: layout)
+    func run(_ layout: WorkerLayout, _ extra: [String] = [], mergeRules: String? = nil, timeLimit: Double = 600,
+             environment: [String: String] = [:]) async throws -> WorkerProcess.Outcome {
+        try await fixture.worker.run(fixture.workerArguments(layout, extra: extra, mergeRules: mergeRules), layout: layout,
+                                     timeLimit: timeLimit, environment: environment)
     }
 
     func log(_ layout: WorkerLayout) -> String { (try? String(contentsOfFile: layout.workerLog, encoding: .utf8)) ?? "" }

@@ -1,0 +1,125 @@
+import Foundation
+import GRDB
+@testable import PeerTubeUpdater
+import SmokeHarness
+import Testing
+
+/// Issue 8 §1: the real worker killed with SIGKILL at points spread over every stage, then run again.
+/// `make test` runs the short list; `make test-crash` (CRASH_SWEEP=long) the long one.
+@Suite("Crash sweep (SIGKILL)", .serialized)
+struct CrashSweepTests {
+    /// `point:n` for `PEERTUBE_UPDATER_KILL_AT` (see `CrashPoint`), or `time:<ms>` for a wall-clock kill.
+    static let short = [
+        "stage:instances_crawl:1", "crawl-page:3", "stage:embeddings_build:1", "embeddings-batch:1",
+        "merge-table:2", "merge-table:4", "stage:popularity_recompute:1", "ann-trained:1",
+        "publish:index.faiss:1", "similarity-batch:1",
+    ]
+    static let long = short + WorkerStage.required.map { "stage:\($0.rawValue):1" } + [
+        "crawl-page:1", "crawl-page:2", "crawl-page:6", "crawl-page:10", "crawl-page:15", "crawl-page:20", "crawl-page:25",
+        "merge-table:1", "merge-table:3", "ann-indexWritten:1", "publish:index.faiss.json:1", "publish:similarity.db:1",
+    ] + stride(from: 80, through: 2_000, by: 100).map { "time:\($0)" }
+
+    /// The kill point between the index's rename and the meta's.
+    static let indexMetaWindow = "publish:index.faiss.json:1"
+
+    static var points: [String] { ProcessInfo.processInfo.environment["CRASH_SWEEP"] == "long" ? long : short }
+
+    @Test("SIGKILL anywhere: sound DBs, prod before or fully merged, artifacts whole, stale lock; the next run recovers")
+    func sweep() async throws {
+        try await WorkerFixture.with { w in
+            // Yesterday's published artifacts, built for the before-snapshot: a kill must leave them, or
+            // complete new ones, in place.
+            let baseline = try w.layout("baseline")
+            _ = try ANNBuild.run(dbPath: baseline.prodDB, indexPath: baseline.indexPath, metaPath: baseline.indexMetaPath,
+                                 options: .init(nlist: w.fixture.options.nlist), logger: quietLogger)
+            _ = try SimilarityPrecompute.run(dbPath: baseline.prodDB, indexPath: baseline.indexPath, outPath: baseline.similarityDB,
+                                             logger: quietLogger)
+            let reference = try w.layout("reference")
+            #expect(try await w.run(reference).exitCode == 0)
+            let expectedCounts = try DBMetrics.of(reference.prodDB)
+            let expectedTotal = try ANNMeta.read(reference.indexMetaPath).total
+            let before = try DBMetrics.fingerprints(w.fixture.beforeSnapshot)
+
+            var tried = 0, killed = 0, corruptions = 0, recoveries = 0
+            for (number, point) in Self.points.enumerated() {
+                let layout = try w.layout("kill-\(number)")
+                for (from, to) in [(baseline.indexPath, layout.indexPath), (baseline.indexMetaPath, layout.indexMetaPath),
+                                   (baseline.similarityDB, layout.similarityDB)] {
+                    try FileCopy.copy(from, to: to)
+                }
+                let outcome: WorkerProcess.Outcome
+                if point.hasPrefix("time:"), let ms = Double(point.dropFirst(5)) {
+                    outcome = try await w.run(layout, timeLimit: ms / 1000)
+                } else {
+                    outcome = try await w.run(layout, environment: [CrashPoint.environmentVariable: point])
+                }
+                tried += 1
+                guard outcome.exitCode == SIGKILL else {
+                    // A wall-clock kill after the end, or a point this data never reaches.
+                    #expect(point.hasPrefix("time:"), "\(point): not reached (exit \(outcome.exitCode))")
+                    continue
+                }
+                killed += 1
+                let problems = try Self.afterKill(layout, before: before, w: w)
+                if point == Self.indexMetaWindow {
+                    // Known: the index and its meta are two files, published by two renames; a kill between
+                    // them leaves a new index beside the old meta until the next run rebuilds both.
+                    withKnownIssue("index and meta are published by two renames") {
+                        #expect(problems.isEmpty, "\(point): \(problems.joined(separator: "; "))")
+                    }
+                } else {
+                    if !problems.isEmpty { corruptions += 1 }
+                    #expect(problems.isEmpty, "\(point): \(problems.joined(separator: "; "))")
+                }
+
+                let again = try await w.run(layout)
+                let failed = try Self.afterRecovery(layout, again, w: w)
+                let same = try DBMetrics.of(layout.prodDB) == expectedCounts && ANNMeta.read(layout.indexMetaPath).total == expectedTotal
+                if again.exitCode == 0 && failed.isEmpty && same { recoveries += 1 }
+                #expect(again.exitCode == 0 && failed.isEmpty, "\(point): the next run did not recover: \(failed)")
+                #expect(same, "\(point): recovered prod or index differs from a run never killed")
+                try? FileManager.default.removeItem(atPath: layout.folder)
+            }
+            print("crash sweep: \(tried) kill points tried, \(killed) killed the worker, \(corruptions) corruptions (the index/meta rename window excluded), \(recoveries)/\(killed) recoveries")
+            #expect(killed >= Self.points.count * 8 / 10)
+        }
+    }
+
+    /// What must hold after the next, unkilled run. Its staging knows nothing of a merge the killed run
+    /// committed, so the delta checks are left to the comparison with a never-killed run; the rest must pass.
+    static func afterRecovery(_ layout: WorkerLayout, _ outcome: WorkerProcess.Outcome, w: WorkerFixture) throws -> [String] {
+        try w.checks(layout, outcome, injected: false).values.compactMap { check in
+            if check.name == "crawl_found_new_rows" { return nil }
+            if check.name.hasPrefix("merge_") {
+                let sound = check.value["duplicate_key_groups"] == .int(0) && check.value["changed_existing_rows"] == .int(0)
+                return sound ? nil : "\(check.name): \(check.detail)"
+            }
+            return check.passed ? nil : "\(check.name): \(check.detail)"
+        }
+    }
+
+    /// What must hold right after a SIGKILL.
+    static func afterKill(_ layout: WorkerLayout, before: [TableFingerprint], w: WorkerFixture) throws -> [String] {
+        var problems: [String] = []
+        let integrity = try SmokeChecks.integrity(["prod": layout.prodDB, "staging": layout.stagingDB, "similarity": layout.similarityDB])
+        if !integrity.passed { problems.append(integrity.detail) }
+        // Prod: untouched, or exactly what merging this staging produces; never half a merge.
+        if try DBMetrics.fingerprints(layout.prodDB) != before {
+            let merge = try SmokeChecks.mergeRules(prodPath: layout.prodDB, beforePath: w.fixture.beforeSnapshot,
+                                                   stagingPath: layout.stagingDB, rules: w.fixture.rules, requireOverlap: false)
+            for check in merge where !check.passed { problems.append("prod changed but \(check.name): \(check.detail)") }
+        }
+        // Index and meta: complete, readable, agreeing; the cache names no video prod lacks.
+        do {
+            let index = try FaissIndex.read(layout.indexPath)
+            let meta = try ANNMeta.read(layout.indexMetaPath)
+            if index.count != meta.total { problems.append("index holds \(index.count) vectors, meta says \(meta.total)") }
+        } catch {
+            problems.append("index or meta unreadable: \(error)")
+        }
+        let coverage = try SmokeChecks.similarityCoverage(similarityPath: layout.similarityDB, prodPath: layout.prodDB)
+        if coverage.value["dangling_neighbours"] != .int(0) { problems.append("similarity cache: \(coverage.detail)") }
+        if case .held = RunLock.state(at: layout.lockFile) { problems.append("the lock still looks held") }
+        return problems
+    }
+}
