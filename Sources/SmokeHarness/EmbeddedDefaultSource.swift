@@ -72,8 +72,12 @@ public enum EmbeddedDefaultSource {
             await federation.stop()
             throw error
         }
-        let embedder = try SentenceEmbedder(modelDirectory: modelDirectory, device: .cpu)
-        let embedded = try EmbeddingStage.run(dbPath: staging, embedder: embedder, logger: logger)
+        // Seconds of synchronous model work: on a thread of its own, not one of the concurrency pool's
+        // (two here), which the test runner's other tasks need meanwhile.
+        let embedded = try await offPool {
+            try EmbeddingStage.run(dbPath: staging, embedder: try SentenceEmbedder(modelDirectory: modelDirectory, device: .cpu),
+                                   logger: logger)
+        }
         let queue = try DatabaseFile.open(prod, role: "source DB", access: .create)
         try await queue.write { db in
             try db.execute(sql: Schema.crawlerTables)
@@ -88,5 +92,12 @@ public enum EmbeddedDefaultSource {
         guard rename(prod, target) == 0 else { throw SmokeError("cannot move the built source DB to \(target)") }
         logger.info("smoke: embedded default source DB ready: \(target) (\(embedded.embedded) videos embedded, \(clock.elapsedMilliseconds)ms)")
         return target
+    }
+}
+
+/// Runs blocking work on a Dispatch thread and awaits it without holding a concurrency-pool thread.
+func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
     }
 }
