@@ -41,15 +41,15 @@ public struct MainRun: Sendable {
             guarded("ann_ids_resolve") { try SmokeChecks.annIDsResolve(indexPath: layout.indexPath, prodPath: layout.prodDB) },
             guarded("similarity_coverage") { try SmokeChecks.similarityCoverage(similarityPath: layout.similarityDB, prodPath: layout.prodDB) },
         ]
-        let merge: [SmokeCheck]
         do {
-            merge = try SmokeChecks.mergeRules(prodPath: layout.prodDB, beforePath: beforePath, stagingPath: layout.stagingDB,
-                                               rules: rules, requireOverlap: injected)
+            let invariants = try MergeInvariants.check(prodPath: layout.prodDB, beforePath: beforePath,
+                                                       stagingPath: layout.stagingDB, rules: rules)
+            checks += SmokeChecks.mergeRules(invariants, requireOverlap: injected)
+            checks.append(SmokeChecks.crawlFoundNewRows(invariants))
         } catch {
-            merge = [SmokeCheck("merge_rules", passed: false, detail: "\(error)")]
+            checks.append(SmokeCheck("merge_rules", passed: false, detail: "\(error)"))
+            checks.append(SmokeCheck("crawl_found_new_rows", passed: false, detail: "\(error)"))
         }
-        checks += merge
-        checks.append(SmokeChecks.crawlFoundNewRows(merge))
         checks.append(SmokeChecks.lockReleased(layout.lockFile))
         checks.append(guarded("integrity_ok") {
             try SmokeChecks.integrity(["prod": layout.prodDB, "staging": layout.stagingDB, "similarity": layout.similarityDB])

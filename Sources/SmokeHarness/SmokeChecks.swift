@@ -104,7 +104,13 @@ public enum SmokeChecks {
     /// `requireOverlap`, the replace rule had at least one existing key to replace (the injection).
     public static func mergeRules(prodPath: String, beforePath: String, stagingPath: String, rules: MergeRuleSet,
                                   requireOverlap: Bool) throws -> [SmokeCheck] {
-        try MergeInvariants.check(prodPath: prodPath, beforePath: beforePath, stagingPath: stagingPath, rules: rules).map { result in
+        mergeRules(try MergeInvariants.check(prodPath: prodPath, beforePath: beforePath, stagingPath: stagingPath, rules: rules),
+                   requireOverlap: requireOverlap)
+    }
+
+    /// The same from invariants already measured.
+    public static func mergeRules(_ invariants: [MergeInvariants], requireOverlap: Bool) -> [SmokeCheck] {
+        invariants.map { result in
             var problems: [String] = []
             if result.duplicateKeyGroups > 0 { problems.append("\(result.duplicateKeyGroups) duplicate key groups") }
             if result.expectedNewRows != result.actualNewRows {
@@ -128,11 +134,8 @@ public enum SmokeChecks {
     }
 
     /// The crawl found new channels and videos: a run that merges nothing proves nothing.
-    public static func crawlFoundNewRows(_ merge: [SmokeCheck]) -> SmokeCheck {
-        func expected(_ table: String) -> Int64 {
-            guard let check = merge.first(where: { $0.name == "merge_\(table)" }), case .int(let n)? = check.value["expected_new_rows"] else { return 0 }
-            return n
-        }
+    public static func crawlFoundNewRows(_ invariants: [MergeInvariants]) -> SmokeCheck {
+        func expected(_ table: String) -> Int64 { Int64(invariants.first { $0.table == table }?.expectedNewRows ?? 0) }
         let channels = expected("channels"), videos = expected("videos"), embeddings = expected("video_embeddings")
         let ok = channels > 0 && videos > 0 && embeddings > 0
         return SmokeCheck("crawl_found_new_rows", passed: ok,

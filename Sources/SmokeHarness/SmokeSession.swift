@@ -33,23 +33,19 @@ public final class SmokeSession: Sendable {
     /// Builds the fixture, runs `body` (the suite's tests) with this session as `current`, then writes
     /// the report. Throws when the report says FAIL, so the suite fails whenever the report does.
     public static func withSession(repositoryRoot: String, _ body: @Sendable () async throws -> Void) async throws {
-        let options: SmokeOptions
-        do {
-            options = try SmokeOptions.fromEnvironment()
-        } catch {
-            let session = SmokeSession(options: try SmokeOptions.parse([]), reportBase: repositoryRoot + "/tmp/orchestrator-smoke", run: nil)
-            session.record(error: "\(error)")
-            try session.finish()
-            return
-        }
-        let base = options.workdir.hasPrefix("/") ? options.workdir : repositoryRoot + "/" + options.workdir
-        let run: RunDirectory
-        do { run = try RunDirectory(base: base) } catch {
+        /// Bad SMOKE_ARGS or an unusable workdir: a FAIL report with the reason, and no run.
+        func failEarly(_ options: SmokeOptions, base: String, _ error: Error) throws {
             let session = SmokeSession(options: options, reportBase: base, run: nil)
             session.record(error: "\(error)")
             try session.finish()
-            return
         }
+        let options: SmokeOptions
+        do { options = try SmokeOptions.fromEnvironment() } catch {
+            return try failEarly(try SmokeOptions.parse([]), base: repositoryRoot + "/tmp/orchestrator-smoke", error)
+        }
+        let base = options.workdir.hasPrefix("/") ? options.workdir : repositoryRoot + "/" + options.workdir
+        let run: RunDirectory
+        do { run = try RunDirectory(base: base) } catch { return try failEarly(options, base: base, error) }
         let session = SmokeSession(options: options, reportBase: base, run: run)
         do {
             let fixture = try await SmokeFixture.start(options: options, run: run, repositoryRoot: repositoryRoot)

@@ -36,13 +36,8 @@ enum StagingAdjustments {
                     SELECT video_id, instance_domain, embedding, embedding_dim, model_name, created_at
                     FROM prod.video_embeddings ORDER BY rowid LIMIT 1
                     """) else { return nil }
-            let videoColumns = Set(try db.columnNames(of: "videos", in: "prod"))
-            let shared = try db.columnNames(of: "videos", in: "main").filter(videoColumns.contains)
-                .map(\.quotedDatabaseIdentifier).joined(separator: ", ")
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO main.videos(\(shared)) SELECT \(shared) FROM prod.videos
-                WHERE video_id = ? AND instance_domain = ?
-                """, arguments: [row["video_id"], row["instance_domain"]])
+            try db.copyRows(of: "videos", from: "prod", into: "main", where: "video_id = ? AND instance_domain = ?",
+                            arguments: [row["video_id"], row["instance_domain"]])
             var blob: Data = row["embedding"] ?? Data()
             if !blob.isEmpty { blob[blob.startIndex] ^= 0xFF }
             try db.execute(sql: """

@@ -31,6 +31,26 @@ extension Database {
         try columns(in: table, in: schema).map(\.name)
     }
 
+    /// Columns of `table` in `schema`, in its order, that the same table in `other` has too.
+    public func sharedColumns(of table: String, in schema: String, and other: String) throws -> [String] {
+        let theirs = Set(try columnNames(of: table, in: other))
+        return try columnNames(of: table, in: schema).filter(theirs.contains)
+    }
+
+    /// Copies the rows of `table` from schema `source` into schema `target` (the columns both have;
+    /// rows whose key `target` already holds are kept as they are). `filter` is an SQL condition on
+    /// the source rows. Returns the rows inserted.
+    @discardableResult
+    public func copyRows(of table: String, from source: String, into target: String,
+                         where filter: String = "true", arguments: StatementArguments = []) throws -> Int {
+        let list = try sharedColumns(of: table, in: target, and: source).map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+        try execute(sql: """
+            INSERT OR IGNORE INTO \(qualified(table, in: target))(\(list))
+            SELECT \(list) FROM \(qualified(table, in: source)) WHERE \(filter)
+            """, arguments: arguments)
+        return changesCount
+    }
+
     /// True when `keys` (as a set) are exactly the primary key or a unique index of the table, which
     /// is what SQLite requires of an `ON CONFLICT(keys)` target.
     public func hasUniqueConstraint(_ table: String, on keys: [String], in schema: String? = nil) throws -> Bool {

@@ -47,11 +47,7 @@ public enum StagingDatabase {
                     SELECT host FROM prod.instances WHERE host IS NOT NULL
                     """)
                 summary.instances = db.changesCount
-                let prodColumns = Set(try db.columnNames(of: "channels", in: "prod"))
-                let shared = try db.columnNames(of: "channels", in: "main").filter(prodColumns.contains)
-                let list = shared.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
-                try db.execute(sql: "INSERT OR IGNORE INTO main.channels(\(list)) SELECT \(list) FROM prod.channels")
-                summary.channels = db.changesCount
+                summary.channels = try db.copyRows(of: "channels", from: "prod", into: "main")
                 try db.execute(sql: """
                     INSERT OR REPLACE INTO crawl_state(key, value)
                     VALUES ('stage_seeded_at', ?), ('stage_seeded_from', ?)

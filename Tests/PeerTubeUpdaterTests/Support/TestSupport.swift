@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 @testable import PeerTubeUpdater
+import SmokeHarness
 
 /// A fresh folder under the system temp dir, removed when the value is released.
 final class TempDir: @unchecked Sendable {
@@ -91,17 +92,13 @@ func fingerprints(_ path: String) throws -> [String: TableFingerprint] {
     try DatabaseFile.open(path, role: "test DB", access: .readOnly).read { try TableFingerprint.ofAllTables(in: $0) }
 }
 
-/// The built `peertube-updater` binary, beside the test bundle.
+/// The built `peertube-updater` binary (beside the test bundle, or `PEERTUBE_UPDATER_BIN`).
 func updaterBinary() -> URL {
-    #if os(macOS)
-    for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-        return bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("peertube-updater")
+    do {
+        return URL(fileURLWithPath: try WorkerProcess.locate().binary)
+    } catch {
+        fatalError("\(error)")
     }
-    fatalError("no test bundle")
-    #else
-    return URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        .deletingLastPathComponent().appendingPathComponent("peertube-updater")
-    #endif
 }
 
 struct ProcessResult {
