@@ -50,6 +50,7 @@ let package = Package(
             dependencies: [
                 "PeerTubeUpdater",
                 .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "FlyingSocks", package: "FlyingFox"),
             ]
         ),
         // The smoke suite's parts (DESIGN §3): options, fixture, worker process, checks, report. A
@@ -96,6 +97,15 @@ let package = Package(
                 "SmokeHarness",
                 "peertube-updater",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Issue 8 §1: the worker killed with SIGKILL at many points, then run again (short list in
+        // `make test`, long list in `make test-crash`).
+        .testTarget(
+            name: "CrashSweepTests",
+            dependencies: [
+                "SmokeHarness", "PeerTubeUpdater", "peertube-updater",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

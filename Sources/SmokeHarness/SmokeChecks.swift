@@ -170,9 +170,16 @@ public enum SmokeChecks {
         }
     }
 
-    /// No temporary file of an unfinished publication is left beside the artifacts.
+    /// No temporary file of an unfinished publication is left beside the artifacts, nor in their
+    /// generation folders (`ArtifactGenerations`).
     public static func noTemporaryFiles(in folder: String) -> SmokeCheck {
-        let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.contains(".tmp-") }.sorted()
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        var leftovers = names.filter { $0.contains(".tmp-") }
+        for generations in names where generations.hasPrefix(".") && generations.hasSuffix(".generations") {
+            let inside = (try? FileManager.default.contentsOfDirectory(atPath: "\(folder)/\(generations)")) ?? []
+            leftovers += inside.filter { $0.contains("tmp-") }.map { "\(generations)/\($0)" }
+        }
+        leftovers.sort()
         return SmokeCheck("no_temporary_files", passed: leftovers.isEmpty, value: .array(leftovers.map(JSONValue.string)),
                           detail: leftovers.isEmpty ? "" : "left behind: \(leftovers.joined(separator: ", "))")
     }

@@ -13,8 +13,9 @@ struct ANNCommand: ParsableCommand {
             abstract: "Rebuild the IVF-PQ index (inner product, normalised vectors, ids = video_embeddings.rowid).",
             discussion: """
                 Trains on a sample spread evenly over the table, adds every embedding in batches, then publishes \
-                the index and its meta JSON each by one rename (the previous ones stay as .prev). Embeddings of \
-                another dimension are skipped and counted. Prod is only read.
+                the index and its meta JSON together: both are links through one generation folder, switched by \
+                one rename (the previous pair stays as .prev). Embeddings of another dimension are skipped and \
+                counted. Prod is only read.
                 """
         )
 

@@ -49,7 +49,7 @@ struct SmokeChecksTests {
                     VALUES ('odd', ?, ?, 128, 'other-model', '2026-01-01T00:00:00+00:00')
                     """, arguments: [w.fixture.mini.hosts[0], EmbeddingBlob.encode([Float](repeating: 0.1, count: 128))])
             }
-            let before = w.temp.path("ann-skips-before.db")
+            let before = w.path("ann-skips-before.db")
             try FileCopy.copy(layout.prodDB, to: before)
             let outcome = try await w.run(layout)
             #expect(outcome.exitCode == 0)

@@ -40,7 +40,7 @@ struct WorkerTests {
     @Test("the service is stopped before the merge and started again, on success and on failure")
     func serviceStartedAgain() async throws {
         try await WorkerFixture.with { w in
-            let fake = try recordingSystemctl(in: w.temp)
+            let fake = try recordingSystemctl(in: w)
             let service = ["--use-systemctl", "--systemctl-bin", fake.binary, "--service-name", "discovery-api"]
             let failing = try w.layout("service-failing")
             let failed = try await w.run(failing, ["--fail-during-ann-build"] + service)
@@ -60,7 +60,7 @@ struct WorkerTests {
     @Test("SIGTERM mid-run starts the stopped service, releases the lock and leaves prod untouched")
     func sigterm() async throws {
         try await WorkerFixture.with { w in
-            let fake = try recordingSystemctl(in: w.temp, stopDelay: 20)
+            let fake = try recordingSystemctl(in: w, stopDelay: 20)
             let layout = try w.layout("sigterm")
             let before = try DBMetrics.fingerprints(layout.prodDB)
             let worker = Task {

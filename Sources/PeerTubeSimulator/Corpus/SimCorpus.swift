@@ -91,7 +91,7 @@ public struct SimCorpus: Sendable {
 
     public let seed: UInt64
     public let shape: Shape
-    public let instances: [Instance]
+    public private(set) var instances: [Instance]
     public let snapshotAt: Int64
     public let todayAt: Int64
 
@@ -130,6 +130,37 @@ public struct SimCorpus: Sendable {
             }
         }
         return result
+    }
+
+    /// Names a hostile or careless instance may give its channels: path tricks, percent signs,
+    /// quotes, SQL, non-ASCII, blanks.
+    public static let hostileChannelNames = [
+        "../../etc/passwd", "..", ".", "a%2Fb", "slash/inside", "it's \"quoted\"", "x'); DROP TABLE videos; --",
+        "semi;colon?q=1#frag", "名前 ünïcödé 🎬", " spaced\ttab ",
+    ]
+
+    /// Text a crawler must store as it came: quotes, SQL, markup, percent escapes, bidi controls, emoji.
+    public static let hostileTitles = [
+        "Robert'); DROP TABLE videos;--", "\"double\" 'single' `back`", "<script>alert(1)</script>", "tab\tinside",
+        "emoji 🎬 and RTL \u{202E}txet", "%2F%2E%2E%00 percent", "line\r\nbreak", "\\backslash\\",
+    ]
+
+    /// The same corpus with `host`'s channels renamed to `hostileChannelNames` and its videos' titles
+    /// and descriptions starting with `hostileTitles`.
+    public func withHostileText(on host: String) -> SimCorpus {
+        var copy = self
+        guard let index = instances.firstIndex(where: { $0.host == host }) else { return copy }
+        let names = Self.hostileChannelNames
+        let titles = Self.hostileTitles
+        for (c, channel) in copy.instances[index].channels.enumerated() {
+            copy.instances[index].channels[c].name = names[c % names.count] + (c < names.count ? "" : "-\(c)")
+            copy.instances[index].channels[c].displayName = titles[c % titles.count]
+            for (v, video) in channel.videos.enumerated() {
+                copy.instances[index].channels[c].videos[v].name = "\(titles[(c + v) % titles.count]) \(video.name)"
+                copy.instances[index].channels[c].videos[v].description = "'; DELETE FROM videos; -- \(video.description)"
+            }
+        }
+        return copy
     }
 
     /// Videos of a channel visible at `time`.

@@ -27,11 +27,23 @@ public struct SimFaults: Sendable, Codable, Equatable {
         public var robotsDisallowAPI: Bool?
         /// Every Nth video's details answer 404 although the video is listed.
         public var detailsNotFoundEvery: Int?
+        /// Sends the status line and headers of a JSON answer, then never its body.
+        public var hangAfterHeaders: Bool?
+        /// Sends the body this many bytes a second.
+        public var dribbleBytesPerSecond: Int?
+        /// Rewrites every item of a JSON answer (list items, a video's or channel's details).
+        public var payloadMutation: PayloadMutation?
+        /// A `junk` field nested this deep in every item; past what a JSON parser accepts (512), the
+        /// whole body becomes one array nested this deep.
+        public var junkNestingDepth: Int?
+        /// Video details carry a description of this many bytes.
+        public var hugeDescriptionBytes: Int?
 
         public init(latencyMs: Int? = nil, rateLimited: Int? = nil, retryAfterSeconds: Int? = nil, serverErrors: Int? = nil,
                     hang: Bool? = nil, malformedJSON: Bool? = nil, htmlInsteadOfJSON: Bool? = nil, oversizedBody: Bool? = nil,
                     oversizedBytes: Int? = nil, redirectTo: String? = nil, robotsDisallowAPI: Bool? = nil,
-                    detailsNotFoundEvery: Int? = nil) {
+                    detailsNotFoundEvery: Int? = nil, hangAfterHeaders: Bool? = nil, dribbleBytesPerSecond: Int? = nil,
+                    payloadMutation: PayloadMutation? = nil, junkNestingDepth: Int? = nil, hugeDescriptionBytes: Int? = nil) {
             self.latencyMs = latencyMs
             self.rateLimited = rateLimited
             self.retryAfterSeconds = retryAfterSeconds
@@ -44,6 +56,11 @@ public struct SimFaults: Sendable, Codable, Equatable {
             self.redirectTo = redirectTo
             self.robotsDisallowAPI = robotsDisallowAPI
             self.detailsNotFoundEvery = detailsNotFoundEvery
+            self.hangAfterHeaders = hangAfterHeaders
+            self.dribbleBytesPerSecond = dribbleBytesPerSecond
+            self.payloadMutation = payloadMutation
+            self.junkNestingDepth = junkNestingDepth
+            self.hugeDescriptionBytes = hugeDescriptionBytes
         }
     }
 
@@ -84,7 +101,11 @@ public struct SimFaults: Sendable, Codable, Equatable {
             htmlInsteadOfJSON: own.htmlInsteadOfJSON ?? all.htmlInsteadOfJSON, oversizedBody: own.oversizedBody ?? all.oversizedBody,
             oversizedBytes: own.oversizedBytes ?? all.oversizedBytes, redirectTo: own.redirectTo ?? all.redirectTo,
             robotsDisallowAPI: own.robotsDisallowAPI ?? all.robotsDisallowAPI,
-            detailsNotFoundEvery: own.detailsNotFoundEvery ?? all.detailsNotFoundEvery)
+            detailsNotFoundEvery: own.detailsNotFoundEvery ?? all.detailsNotFoundEvery,
+            hangAfterHeaders: own.hangAfterHeaders ?? all.hangAfterHeaders,
+            dribbleBytesPerSecond: own.dribbleBytesPerSecond ?? all.dribbleBytesPerSecond,
+            payloadMutation: own.payloadMutation ?? all.payloadMutation, junkNestingDepth: own.junkNestingDepth ?? all.junkNestingDepth,
+            hugeDescriptionBytes: own.hugeDescriptionBytes ?? all.hugeDescriptionBytes)
     }
 }
 

@@ -5,6 +5,13 @@ public struct SimResponse: Sendable {
     public var status: Int
     public var headers: [String: String]
     public var body: Data
+    /// How the body goes out: at once (nil), `bytesPerSecond`, or never after the headers.
+    public var pacing: Pacing?
+
+    public enum Pacing: Sendable, Equatable {
+        case bytesPerSecond(Int)
+        case stallAfterHeaders
+    }
 
     public init(status: Int, headers: [String: String] = [:], body: Data = Data()) {
         self.status = status

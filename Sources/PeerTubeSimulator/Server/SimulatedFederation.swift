@@ -1,4 +1,5 @@
 import FlyingFox
+import FlyingSocks
 import Foundation
 import Synchronization
 
@@ -99,9 +100,13 @@ public final class SimulatedFederation: Sendable {
             let line = "\(SimResponse.isoDate(Int64(Date().timeIntervalSince1970 * 1000))) \(host) GET \(record.path) \(response.status) \(response.body.count)\n"
             logLock.withLock { _ in logSink.write(Data(line.utf8)) }
         }
-        return HTTPResponse(statusCode: HTTPStatusCode(response.status, phrase: Self.phrase(response.status)),
-                            headers: HTTPHeaders(Dictionary(uniqueKeysWithValues: response.headers.map { (HTTPHeader($0.key), $0.value) })),
-                            body: response.body)
+        let status = HTTPStatusCode(response.status, phrase: Self.phrase(response.status))
+        let headers = HTTPHeaders(Dictionary(uniqueKeysWithValues: response.headers.map { (HTTPHeader($0.key), $0.value) }))
+        guard let pacing = response.pacing else { return HTTPResponse(statusCode: status, headers: headers, body: response.body) }
+        let rate: Int? = if case .bytesPerSecond(let rate) = pacing { rate } else { nil }
+        let paced = PacedBody(data: response.body, bytesPerSecond: rate) { [self] in stopped.load(ordering: .sequentiallyConsistent) }
+        return HTTPResponse(statusCode: status, headers: headers,
+                            body: HTTPBodySequence(from: paced, count: response.body.count, suggestedBufferSize: 1))
     }
 
     private func respond(host: String, path: String, query: [String: String], faults: SimFaults.HostFaults) async -> SimResponse {
@@ -149,9 +154,15 @@ public final class SimulatedFederation: Sendable {
             return .notFound("Video not found", instance: path)
         }
         var response = api.respond(host: host, path: path, query: query)
-        if faults.malformedJSON == true, response.headers["Content-Type"]?.contains("json") == true, response.body.count > 1 {
+        let isJSON = response.headers["Content-Type"]?.contains("json") == true && response.body.count > 1
+        if isJSON, response.status == 200 {
+            response.body = SimPayloadFaults.apply(faults, to: response.body, isVideoDetails: path.hasPrefix("/api/v1/videos/"))
+        }
+        if faults.malformedJSON == true, isJSON {
             response.body = response.body.prefix(response.body.count / 2)
         }
+        if faults.hangAfterHeaders == true { response.pacing = .stallAfterHeaders }
+        if let rate = faults.dribbleBytesPerSecond, rate > 0 { response.pacing = .bytesPerSecond(rate) }
         response.headers["X-Powered-By"] = "PeerTube"
         return response
     }

@@ -141,14 +141,14 @@ public enum ANNBuild {
                            nbits: options.nbits, acceleration: options.mode.rawValue)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        // Index first, then the meta that describes it; each replaces its predecessor in one rename,
-        // and the predecessor stays as .prev.
-        try ArtifactPublisher.publish(to: indexPath) {
-            try index.write(to: $0)
+        // The index and the meta that describes it switch together, in one rename (ArtifactGenerations);
+        // the previous pair stays as .prev.
+        try ArtifactGenerations(paths: [indexPath, metaPath]).publish { temporaries in
+            try index.write(to: temporaries[0])
             CrashPoint.reach("ann-indexWritten")
             try checkpoint(.indexWritten)
+            try (encoder.encode(meta) + Data("\n".utf8)).write(to: URL(fileURLWithPath: temporaries[1]))
         }
-        try ArtifactPublisher.publish(to: metaPath) { try (encoder.encode(meta) + Data("\n".utf8)).write(to: URL(fileURLWithPath: $0)) }
         let result = Result(meta: meta, skippedRows: scan.skipped, trainingVectors: sample.count / scan.dimension,
                             durationMs: clock.elapsedMilliseconds)
         logger.info("ann: wrote \(indexPath) (\(meta.total) vectors) and \(metaPath) in \(result.durationMs)ms")

@@ -18,12 +18,13 @@ public enum ChannelsCrawl {
         let budget = Budget(limit: options.maxChannels)
         let tally = StageTally(label: "channels", total: todo.count, unit: "hosts", interval: options.progressInterval)
         tally.update { $0.hosts = todo.count }
+        let problems = HostProblems()
         await forEachConcurrently(todo, width: client.options.concurrency) { item in
             let host = item.key[0]
             do {
                 // Stopped by the cap, the host stays in_progress at its offset: a later --resume goes on.
                 if try await crawlHost(host, from: item.start, store: store, client: client, budget: budget,
-                                       options: options, tally: tally) {
+                                       options: options, tally: tally, problems: problems) {
                     try store.setProgress(table: "channel_crawl_progress", keyColumns: ["instance_domain"], key: [host],
                                           status: "done", nextStart: 0)
                 }
@@ -40,20 +41,24 @@ public enum ChannelsCrawl {
             }
             tally.finishedOne(client: client, logger: logger)
         }
+        problems.record(in: store, source: "channels", logger: logger)
         let summary = run.summary(tally)
         logger.info("channels: \(summary.channels) channels stored from \(summary.hosts - summary.hostsFailed)/\(summary.hosts) instances, \(summary.pages) pages, \(summary.requests) requests in \(summary.elapsedMs)ms")
         return summary
     }
 
     private static func crawlHost(_ host: String, from start: Int, store: CrawlStore, client: PoliteHTTPClient,
-                                  budget: Budget, options: CrawlOptions, tally: StageTally) async throws -> Bool {
+                                  budget: Budget, options: CrawlOptions, tally: StageTally,
+                                  problems: HostProblems) async throws -> Bool {
         var start = start
         while !budget.isExhausted {
             let page = try await client.getJSON(host: host, "/api/v1/video-channels?start=\(start)&count=\(options.pageSize)&sort=createdAt")
             guard let items = page.json["data"]?.array else {
                 throw FetchError(.invalidJSON, "no data array in the channel list of \(host) at start=\(start)")
             }
-            var local = items.filter { PeerTubeMapping.channelHost($0) == host }
+            let refusals = items.compactMap(PayloadCheck.problem(inChannel:))
+            problems.refused(refusals.count, on: host, what: "channel list at start=\(start)", reason: refusals.first)
+            var local = items.filter { PayloadCheck.problem(inChannel: $0) == nil && PeerTubeMapping.channelHost($0) == host }
                 .compactMap { PeerTubeMapping.channel($0, host: host, scheme: page.scheme) }
             if options.newOnly {
                 let known = try store.existingChannelIDs(host: host, among: local.map(\.channelID))

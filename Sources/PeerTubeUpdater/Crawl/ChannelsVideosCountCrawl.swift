@@ -17,9 +17,8 @@ public enum ChannelsVideosCountCrawl {
         await forEachConcurrently(channels, width: client.options.concurrency * client.options.perHostConcurrency) { channel in
             do {
                 let slug = channel.channelName ?? ""
-                let handle = slug.addingPercentEncoding(withAllowedCharacters: .pathSegmentSafe) ?? slug
                 let page = try await client.getJSON(host: channel.instanceDomain,
-                                                    "/api/v1/video-channels/\(handle)/videos?start=0&count=0&nsfw=both")
+                                                    "/api/v1/video-channels/\(slug.urlPathSegment)/videos?start=0&count=0&nsfw=both")
                 guard let total = page.json["total"]?.int, total >= 0 else {
                     throw FetchError(.invalidJSON, "no valid total for \(slug)@\(channel.instanceDomain)")
                 }

@@ -50,6 +50,16 @@ struct CrawlStore: Sendable {
         }
     }
 
+    /// Problems of a host that answered (its health stays as the last stage set it): kept in
+    /// `last_error` with the stage that saw them.
+    func recordInstanceProblem(_ host: String, _ problem: String, source: String) throws {
+        let now = Self.nowMs()
+        try db.write { db in
+            try db.execute(sql: "UPDATE instances SET last_error = ?, last_error_at = ?, last_error_source = ? WHERE host = ?",
+                           arguments: [problem, now, source, host])
+        }
+    }
+
     func setState(_ values: [String: String]) throws {
         try db.write { db in
             for (key, value) in values {

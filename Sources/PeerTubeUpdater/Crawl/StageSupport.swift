@@ -67,3 +67,68 @@ final class StageTally: Sendable {
 
     var summary: CrawlSummary { state.withLock { $0.summary } }
 }
+
+/// What went wrong on a host without stopping its crawl: items refused by `PayloadCheck`, channels
+/// whose videos failed, video details refused. At the end of a stage each host's problems become
+/// one line on its `instances` row, where an operator looks for them.
+final class HostProblems: Sendable {
+    private struct Entry {
+        var refusedItems = 0
+        var firstRefusal: String?
+        var failedChannels = 0
+        var firstChannelError: String?
+        var failedDetails = 0
+        var firstDetailsError: String?
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+
+    func refused(_ count: Int, on host: String, what: String, reason: String?) {
+        guard count > 0 else { return }
+        entries.withLock {
+            $0[host, default: Entry()].refusedItems += count
+            if $0[host]!.firstRefusal == nil { $0[host]!.firstRefusal = "\(what): \(reason ?? "refused")" }
+        }
+    }
+
+    func channelFailed(on host: String, _ error: FetchError) {
+        entries.withLock {
+            $0[host, default: Entry()].failedChannels += 1
+            if $0[host]!.firstChannelError == nil { $0[host]!.firstChannelError = error.description }
+        }
+    }
+
+    func detailsFailed(on host: String, _ error: FetchError) {
+        entries.withLock {
+            $0[host, default: Entry()].failedDetails += 1
+            if $0[host]!.firstDetailsError == nil { $0[host]!.firstDetailsError = error.description }
+        }
+    }
+
+    /// One line per host with problems: `invalid_item: 12 items refused (first: …); channels_failed: …`.
+    var lines: [String: String] {
+        entries.withLock { entries in
+            entries.mapValues { entry in
+                var parts: [String] = []
+                if entry.refusedItems > 0 {
+                    parts.append("invalid_item: \(entry.refusedItems) item(s) refused (first: \(entry.firstRefusal ?? "?"))")
+                }
+                if entry.failedChannels > 0 {
+                    parts.append("channels_failed: \(entry.failedChannels) channel(s) failed (first: \(entry.firstChannelError ?? "?"))")
+                }
+                if entry.failedDetails > 0 {
+                    parts.append("details_failed: \(entry.failedDetails) video detail(s) unusable (first: \(entry.firstDetailsError ?? "?"))")
+                }
+                return parts.joined(separator: "; ")
+            }
+        }
+    }
+
+    /// Writes each host's line on its row (`source` says which stage saw it).
+    func record(in store: CrawlStore, source: String, logger: Logger) {
+        for (host, line) in lines.sorted(by: { $0.key < $1.key }) {
+            logger.warning("\(source): \(host): \(line)")
+            try? store.recordInstanceProblem(host, line, source: source)
+        }
+    }
+}

@@ -27,7 +27,9 @@ public enum VideosCrawl {
         let work = interleavedByHost(todo.compactMap { item in byKey[item.key].map { ($0, item.start) } })
         logger.info("videos: \(work.count) of \(channels.count) channels on \(hosts.count) instances to crawl (new-only \(options.newOnly), existing-db \(options.existingDB ?? "none"), stop-after-full-pages \(options.stopAfterFullPages), max-videos-pages \(options.maxVideosPages))")
         let tally = StageTally(label: "videos", total: work.count, unit: "channels", interval: options.progressInterval)
-        let crawler = ChannelVideos(store: store, existing: existing, client: client, options: options, tally: tally)
+        let problems = HostProblems()
+        let crawler = ChannelVideos(store: store, existing: existing, client: client, options: options, tally: tally,
+                                    problems: problems)
         let width = client.options.concurrency * client.options.perHostConcurrency
         await forEachConcurrently(work, width: width) { channel, start in
             do {
@@ -38,6 +40,7 @@ public enum VideosCrawl {
             } catch {
                 let fetchError = error as? FetchError ?? FetchError(.network, "\(error)")
                 tally.update { $0.channelsFailed += 1 }
+                problems.channelFailed(on: channel.instanceDomain, fetchError)
                 logger.warning("videos: \(channel.channelName ?? channel.channelID)@\(channel.instanceDomain) failed: \(fetchError)")
                 try? store.markChannel(channel, error: fetchError, source: "videos")
                 let offset = (try? store.videoResumeOffset(channel)) ?? 0
@@ -47,6 +50,7 @@ public enum VideosCrawl {
             }
             tally.finishedOne(client: client, logger: logger)
         }
+        problems.record(in: store, source: "videos", logger: logger)
         var summary = run.summary(tally)
         summary.hosts = hosts.count
         let rate = Double(summary.requests) / max(Double(summary.elapsedMs) / 1000, 1e-3)
@@ -79,11 +83,12 @@ private struct ChannelVideos: Sendable {
     let client: PoliteHTTPClient
     let options: CrawlOptions
     let tally: StageTally
+    let problems: HostProblems
 
     func crawl(_ channel: ChannelRecord, from start: Int) async throws {
         guard let slug = channel.channelName else { throw FetchError(.invalidURL, "channel \(channel.channelID) has no slug") }
         let host = channel.instanceDomain
-        let handle = slug.addingPercentEncoding(withAllowedCharacters: .pathSegmentSafe) ?? slug
+        let handle = slug.urlPathSegment
         var start = start
         var fullPages = 0
         var pagesFetched = 0
@@ -95,8 +100,12 @@ private struct ChannelVideos: Sendable {
             }
             let total = page.json["total"]?.int
             if start == 0, let total, total >= 0 { try store.setVideosCount(channel, count: total) }
+            let refusals = items.compactMap { PayloadCheck.problem(inVideo: $0) }
+            problems.refused(refusals.count, on: host, what: "videos of \(slug) at start=\(start)", reason: refusals.first)
             var seen = Set<String>()
-            let unique = items.filter { PeerTubeMapping.videoID($0).map { seen.insert($0).inserted } ?? false }
+            let unique = items.filter { item in
+                PayloadCheck.problem(inVideo: item) == nil && PeerTubeMapping.videoID(item).map { seen.insert($0).inserted } ?? false
+            }
             let ids = unique.compactMap(PeerTubeMapping.videoID)
             var known = Set<String>()
             if options.newOnly {
@@ -130,14 +139,18 @@ private struct ChannelVideos: Sendable {
                     var details: JSONValue?
                     var failure: FetchError?
                     if options.fetchDetails, let id = PeerTubeMapping.videoID(item) {
-                        let path = id.addingPercentEncoding(withAllowedCharacters: .pathSegmentSafe) ?? id
                         do {
-                            details = try await client.getJSON(host: host, "/api/v1/videos/\(path)").json
+                            let fetched = try await client.getJSON(host: host, "/api/v1/videos/\(id.urlPathSegment)").json
+                            if let problem = PayloadCheck.problem(inVideo: fetched, isDetails: true) {
+                                throw FetchError(.invalidItem, "details of \(id) on \(host) refused: \(problem)")
+                            }
+                            details = fetched
                         } catch let error as FetchError {
                             // A host-level failure fails the page (retried on resume); a video-level one is
                             // recorded on the row, which keeps the list's data.
                             if error.isHostFailure || error.kind == .hostUnavailable { throw error }
                             failure = error
+                            problems.detailsFailed(on: host, error)
                         }
                     }
                     var record = PeerTubeMapping.video(list: item, details: details, channel: channel, host: host,
@@ -164,9 +177,4 @@ extension CrawlStore {
                              arguments: [channel.instanceDomain, channel.channelID]) ?? 0
         }
     }
-}
-
-extension CharacterSet {
-    /// Characters left as they are in one URL path segment (RFC 3986 unreserved).
-    static let pathSegmentSafe = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 }

@@ -58,7 +58,7 @@ public enum UpdaterWorker {
         var summary = Summary()
         let staging = options.stagingDB, prod = options.prodDB
         let resuming = options.resumeStaging && FileManager.default.fileExists(atPath: staging)
-        try await WorkerLog.stage(.stagingInit, resuming ? "resume \(staging)" : "recreate \(staging) seed-from \(prod)", logger: logger) {
+        try WorkerLog.stage(.stagingInit, resuming ? "resume \(staging)" : "recreate \(staging) seed-from \(prod)", logger: logger) {
             if resuming {
                 _ = try StagingDatabase.openOrCreate(at: staging)
                 logger.info("staging: kept \(staging) (--resume-staging); crawl progress continues")
@@ -77,7 +77,7 @@ public enum UpdaterWorker {
             _ = try await InstancesCrawl.run(stagingPath: staging, whitelistURL: options.whitelistURL, client: client, options: crawl, logger: logger)
         }
         if options.skipLocalDead {
-            try await WorkerLog.stage(.skipLocalDead, logger: logger) {
+            try WorkerLog.stage(.skipLocalDead, logger: logger) {
                 let removed = try StagingAdjustments.removeLocallyDeadHosts(stagingPath: staging, prodPath: prod)
                 logger.info("skip-local-dead: removed \(removed.count) host(s) whose prod health is not ok\(removed.isEmpty ? "" : ": " + removed.joined(separator: ", "))")
             }
@@ -91,7 +91,7 @@ public enum UpdaterWorker {
         try await WorkerLog.stage(.channelsVideosCount, logger: logger) {
             _ = try await ChannelsVideosCountCrawl.run(stagingPath: staging, client: client, options: crawl, logger: logger)
         }
-        try await WorkerLog.stage(.embeddingsBuild, "device=\(embedder.device.rawValue)", logger: logger) {
+        try WorkerLog.stage(.embeddingsBuild, "device=\(embedder.device.rawValue)", logger: logger) {
             _ = try EmbeddingStage.run(dbPath: staging, embedder: embedder, options: .init(batchSize: options.embeddingBatchSize), logger: logger)
         }
         if options.injection.replaceEmbedding {
@@ -104,13 +104,13 @@ public enum UpdaterWorker {
         if options.injection.failBeforeMerge { throw InjectedFailure(point: "before merge (--fail-before-merge)") }
 
         try await guardRail.stopService()
-        summary.merge = try await WorkerLog.stage(.mergeDB, "rules \(rules.source)", logger: logger) {
+        summary.merge = try WorkerLog.stage(.mergeDB, "rules \(rules.source)", logger: logger) {
             try StagingMerge.run(prodPath: prod, stagingPath: staging, rules: rules, logger: logger)
         }
-        try await WorkerLog.stage(.popularityRecompute, "incremental", logger: logger) {
+        try WorkerLog.stage(.popularityRecompute, "incremental", logger: logger) {
             _ = try PopularityRecompute.run(dbPath: prod, selection: .incremental, logger: logger)
         }
-        summary.ann = try await WorkerLog.stage(.annBuild, "nlist \(options.nlist) mode=\(options.gpu ? "gpu" : "cpu")", logger: logger) {
+        summary.ann = try WorkerLog.stage(.annBuild, "nlist \(options.nlist) mode=\(options.gpu ? "gpu" : "cpu")", logger: logger) {
             try ANNBuild.run(dbPath: prod, indexPath: options.indexPath, metaPath: options.indexMetaPath,
                              options: .init(nlist: options.nlist, mode: options.gpu ? .gpu : .cpu), logger: logger) { point in
                 if options.injection.failDuringANNBuild, point == .indexWritten {
@@ -121,7 +121,7 @@ public enum UpdaterWorker {
         if options.injection.failAfterMergeBeforeSimilarity {
             throw InjectedFailure(point: "after merge, before similarity (--fail-after-merge-before-similarity)")
         }
-        summary.similarity = try await WorkerLog.stage(.similarityPrecompute, "incremental top-k \(options.similarityTopK) nprobe \(options.similarityNprobe)", logger: logger) {
+        summary.similarity = try WorkerLog.stage(.similarityPrecompute, "incremental top-k \(options.similarityTopK) nprobe \(options.similarityNprobe)", logger: logger) {
             try SimilarityPrecompute.run(dbPath: prod, indexPath: options.indexPath, outPath: options.similarityDB,
                                          options: .init(selection: .incremental, topK: options.similarityTopK, nprobe: options.similarityNprobe),
                                          logger: logger)
@@ -150,7 +150,7 @@ final class ExitGuard: Sendable {
     /// Stops the service (when enabled) as its own stage; from then on it must be started again.
     func stopService() async throws {
         guard let service else { return }
-        try await WorkerLog.stage(.serviceStop, service.settings.name, logger: logger) {
+        try WorkerLog.stage(.serviceStop, service.settings.name, logger: logger) {
             // Marked before the call: a stop that half-happened must still be undone.
             state.withLock { $0.serviceStopped = true }
             try service.stop(logger: logger)

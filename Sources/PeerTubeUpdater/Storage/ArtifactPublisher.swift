@@ -2,7 +2,8 @@ import Foundation
 
 /// Publishes a derived file (index, meta, similarity cache) so that readers only ever see a complete
 /// old or a complete new version: written beside its final path under a temporary name, flushed,
-/// then renamed over it in one step. The version it replaces stays as `<path>.prev`.
+/// then renamed over it in one step. The version it replaces stays as `<path>.prev`. Files that must
+/// change together use `ArtifactGenerations`.
 public enum ArtifactPublisher {
     public static func publish(to path: String, write: (_ temporaryPath: String) throws -> Void) throws {
         let temporary = "\(path).tmp-\(ProcessInfo.processInfo.processIdentifier)"
@@ -44,10 +45,18 @@ public enum ArtifactPublisher {
         }
     }
 
-    private static func flush(_ path: String) throws {
+    static func flush(_ path: String) throws {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw StorageError.unreadable(role: "new artifact", path: path) }
         defer { close(fd) }
         fsync(fd)
+    }
+
+    /// Makes renames in `folder` durable.
+    static func flush(folder: String) {
+        let fd = open(folder, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
     }
 }

@@ -21,7 +21,7 @@ struct RunningFederation {
 
     func stop() async { await federation.stop() }
 
-    var whitelistURL: String { "http://\(address)/api/v1/instances/hosts?count=5000&healthy=true" }
+    var whitelistURL: String { "http://\(address)/api/v1/instances/hosts?count=20000&healthy=true" }
 
     /// Client options for tests: simulator routing, short timeouts and pauses.
     func clientOptions(timeoutMs: Int = 2_000, maxRetries: Int = 2) -> HTTPClientOptions {

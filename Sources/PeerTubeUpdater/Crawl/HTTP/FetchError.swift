@@ -7,6 +7,8 @@ public struct FetchError: Error, Sendable, Equatable, CustomStringConvertible {
         case tls
         case http(Int)
         case invalidJSON
+        /// Parsed, but a field has a type or size no PeerTube sends (`PayloadCheck`).
+        case invalidItem
         case notJSON
         case tooLarge
         case redirectRefused
@@ -31,6 +33,7 @@ public struct FetchError: Error, Sendable, Equatable, CustomStringConvertible {
         case .tls: "tls"
         case .http(let status): "http_\(status)"
         case .invalidJSON: "invalid_json"
+        case .invalidItem: "invalid_item"
         case .notJSON: "not_json"
         case .tooLarge: "too_large"
         case .redirectRefused: "redirect_refused"

@@ -1,6 +1,6 @@
 import Foundation
-import GRDB
-@testable import PeerTubeUpdater
+import Logging
+import PeerTubeUpdater
 import SmokeHarness
 import Testing
 
@@ -19,21 +19,22 @@ struct CrashSweepTests {
         "merge-table:1", "merge-table:3", "ann-indexWritten:1", "publish:index.faiss.json:1", "publish:similarity.db:1",
     ] + stride(from: 80, through: 2_000, by: 100).map { "time:\($0)" }
 
-    /// The kill point between the index's rename and the meta's.
-    static let indexMetaWindow = "publish:index.faiss.json:1"
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    static let quietLogger = Logger(label: "crash-sweep") { _ in SwiftLogNoOpLogHandler() }
 
     static var points: [String] { ProcessInfo.processInfo.environment["CRASH_SWEEP"] == "long" ? long : short }
 
     @Test("SIGKILL anywhere: sound DBs, prod before or fully merged, artifacts whole, stale lock; the next run recovers")
     func sweep() async throws {
-        try await WorkerFixture.with { w in
+        try await WorkerFixture.with(repositoryRoot: Self.repositoryRoot) { w in
             // Yesterday's published artifacts, built for the before-snapshot: a kill must leave them, or
             // complete new ones, in place.
             let baseline = try w.layout("baseline")
             _ = try ANNBuild.run(dbPath: baseline.prodDB, indexPath: baseline.indexPath, metaPath: baseline.indexMetaPath,
-                                 options: .init(nlist: w.fixture.options.nlist), logger: quietLogger)
+                                 options: .init(nlist: w.fixture.options.nlist), logger: Self.quietLogger)
             _ = try SimilarityPrecompute.run(dbPath: baseline.prodDB, indexPath: baseline.indexPath, outPath: baseline.similarityDB,
-                                             logger: quietLogger)
+                                             logger: Self.quietLogger)
             let reference = try w.layout("reference")
             #expect(try await w.run(reference).exitCode == 0)
             let expectedCounts = try DBMetrics.of(reference.prodDB)
@@ -61,16 +62,8 @@ struct CrashSweepTests {
                 }
                 killed += 1
                 let problems = try Self.afterKill(layout, before: before, w: w)
-                if point == Self.indexMetaWindow {
-                    // Known: the index and its meta are two files, published by two renames; a kill between
-                    // them leaves a new index beside the old meta until the next run rebuilds both.
-                    withKnownIssue("index and meta are published by two renames") {
-                        #expect(problems.isEmpty, "\(point): \(problems.joined(separator: "; "))")
-                    }
-                } else {
-                    if !problems.isEmpty { corruptions += 1 }
-                    #expect(problems.isEmpty, "\(point): \(problems.joined(separator: "; "))")
-                }
+                if !problems.isEmpty { corruptions += 1 }
+                #expect(problems.isEmpty, "\(point): \(problems.joined(separator: "; "))")
 
                 let again = try await w.run(layout)
                 let failed = try Self.afterRecovery(layout, again, w: w)
@@ -80,7 +73,7 @@ struct CrashSweepTests {
                 #expect(same, "\(point): recovered prod or index differs from a run never killed")
                 try? FileManager.default.removeItem(atPath: layout.folder)
             }
-            print("crash sweep: \(tried) kill points tried, \(killed) killed the worker, \(corruptions) corruptions (the index/meta rename window excluded), \(recoveries)/\(killed) recoveries")
+            print("crash sweep: \(tried) kill points tried, \(killed) killed the worker, \(corruptions) corruptions, \(recoveries)/\(killed) recoveries")
             #expect(killed >= Self.points.count * 8 / 10)
         }
     }
