@@ -39,6 +39,7 @@ struct CrashSweepTests {
             #expect(try await w.run(reference).exitCode == 0)
             let expectedCounts = try DBMetrics.of(reference.prodDB)
             let expectedTotal = try ANNMeta.read(reference.indexMetaPath).total
+            let expectedRecall = try Self.recall(reference)
             let before = try DBMetrics.fingerprints(w.fixture.beforeSnapshot)
 
             var tried = 0, killed = 0, corruptions = 0, recoveries = 0
@@ -68,14 +69,25 @@ struct CrashSweepTests {
                 let again = try await w.run(layout)
                 let failed = try Self.afterRecovery(layout, again, w: w)
                 let same = try DBMetrics.of(layout.prodDB) == expectedCounts && ANNMeta.read(layout.indexMetaPath).total == expectedTotal
-                if again.exitCode == 0 && failed.isEmpty && same { recoveries += 1 }
+                // Lists of the same quality: recall@20 against exact search within 2 points of the unkilled run's.
+                let recall = again.exitCode == 0 ? try Self.recall(layout) : 0
+                let asGood = recall >= expectedRecall - 0.02
+                if again.exitCode == 0 && failed.isEmpty && same && asGood { recoveries += 1 }
                 #expect(again.exitCode == 0 && failed.isEmpty, "\(point): the next run did not recover: \(failed)")
                 #expect(same, "\(point): recovered prod or index differs from a run never killed")
+                #expect(asGood, "\(point): similarity recall \(recall) after recovery, \(expectedRecall) without a kill")
                 try? FileManager.default.removeItem(atPath: layout.folder)
             }
+            print("crash sweep: similarity recall@20 of the unkilled run \(String(format: "%.3f", expectedRecall))")
             print("crash sweep: \(tried) kill points tried, \(killed) killed the worker, \(corruptions) corruptions, \(recoveries)/\(killed) recoveries")
             #expect(killed >= Self.points.count * 8 / 10)
         }
+    }
+
+    /// Recall@20 of a layout's similarity cache against exact search over its prod.
+    static func recall(_ layout: WorkerLayout) throws -> Double {
+        SimilarityQuality.recall(try SimilarityQuality.cachedLists(cachePath: layout.similarityDB),
+                                 against: try SimilarityQuality.exactLists(prodPath: layout.prodDB))
     }
 
     /// What must hold after the next, unkilled run. Its staging knows nothing of a merge the killed run
