@@ -56,9 +56,9 @@ public enum ChannelsCrawl {
             guard let items = page.json["data"]?.array else {
                 throw FetchError(.invalidJSON, "no data array in the channel list of \(host) at start=\(start)")
             }
-            let refusals = items.compactMap(PayloadCheck.problem(inChannel:))
+            let (valid, refusals) = PayloadCheck.partition(items, PayloadCheck.problem(inChannel:))
             problems.refused(refusals.count, on: host, what: "channel list at start=\(start)", reason: refusals.first)
-            var local = items.filter { PayloadCheck.problem(inChannel: $0) == nil && PeerTubeMapping.channelHost($0) == host }
+            var local = valid.filter { PeerTubeMapping.channelHost($0) == host }
                 .compactMap { PeerTubeMapping.channel($0, host: host, scheme: page.scheme) }
             if options.newOnly {
                 let known = try store.existingChannelIDs(host: host, among: local.map(\.channelID))

@@ -24,6 +24,16 @@ public enum PayloadCheck {
         }
     }
 
+    /// The items `problem` finds nothing wrong with, and the reasons for the others.
+    static func partition(_ items: [JSONValue], _ problem: (JSONValue) -> String?) -> (valid: [JSONValue], refusals: [String]) {
+        var valid: [JSONValue] = []
+        var refusals: [String] = []
+        for item in items {
+            if let reason = problem(item) { refusals.append(reason) } else { valid.append(item) }
+        }
+        return (valid, refusals)
+    }
+
     /// Why a channel of a channel list is refused, or nil.
     public static func problem(inChannel item: JSONValue) -> String? {
         guard case .object = item else { return "the item is \(item.kindName), not an object" }

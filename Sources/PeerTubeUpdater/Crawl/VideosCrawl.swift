@@ -100,12 +100,10 @@ private struct ChannelVideos: Sendable {
             }
             let total = page.json["total"]?.int
             if start == 0, let total, total >= 0 { try store.setVideosCount(channel, count: total) }
-            let refusals = items.compactMap { PayloadCheck.problem(inVideo: $0) }
+            let (valid, refusals) = PayloadCheck.partition(items) { PayloadCheck.problem(inVideo: $0) }
             problems.refused(refusals.count, on: host, what: "videos of \(slug) at start=\(start)", reason: refusals.first)
             var seen = Set<String>()
-            let unique = items.filter { item in
-                PayloadCheck.problem(inVideo: item) == nil && PeerTubeMapping.videoID(item).map { seen.insert($0).inserted } ?? false
-            }
+            let unique = valid.filter { PeerTubeMapping.videoID($0).map { seen.insert($0).inserted } ?? false }
             let ids = unique.compactMap(PeerTubeMapping.videoID)
             var known = Set<String>()
             if options.newOnly {
