@@ -17,7 +17,18 @@ struct CrashSweepTests {
     static let long = short + WorkerStage.required.map { "stage:\($0.rawValue):1" } + [
         "crawl-page:1", "crawl-page:2", "crawl-page:6", "crawl-page:10", "crawl-page:15", "crawl-page:20", "crawl-page:25",
         "merge-table:1", "merge-table:3", "ann-indexWritten:1", "publish:index.faiss.json:1", "publish:similarity.db:1",
-    ] + stride(from: 80, through: 2_000, by: 100).map { "time:\($0)" }
+    ] + randomKillTimes(20)
+
+    /// The seed of the wall-clock kills: `CRASH_SWEEP_SEED` to replay a run, else a new one (printed).
+    static let seed = ProcessInfo.processInfo.environment["CRASH_SWEEP_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...999_999)
+
+    /// `count` random wall-clock kills spread over a worker run (2.5–4 s here): one drawn in each of
+    /// `count` equal slices of 80…2,000 ms. The same seed gives the same times.
+    static func randomKillTimes(_ count: Int) -> [String] {
+        var generator = SplitMix64(state: seed)
+        let slice = (2_000 - 80) / count
+        return (0..<count).map { "time:\(80 + $0 * slice + Int(generator.next() % UInt64(slice)))" }
+    }
 
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
@@ -59,6 +70,7 @@ struct CrashSweepTests {
                 guard outcome.exitCode == SIGKILL else {
                     // A wall-clock kill after the end, or a point this data never reaches.
                     #expect(point.hasPrefix("time:"), "\(point): not reached (exit \(outcome.exitCode))")
+                    print("crash sweep: \(point) came after the run ended (exit \(outcome.exitCode))")
                     continue
                 }
                 killed += 1
@@ -78,6 +90,7 @@ struct CrashSweepTests {
                 #expect(asGood, "\(point): similarity recall \(recall) after recovery, \(expectedRecall) without a kill")
                 try? FileManager.default.removeItem(atPath: layout.folder)
             }
+            print("crash sweep: wall-clock kills from seed \(Self.seed) (CRASH_SWEEP_SEED to replay)")
             print("crash sweep: similarity recall@20 of the unkilled run \(String(format: "%.3f", expectedRecall))")
             print("crash sweep: \(tried) kill points tried, \(killed) killed the worker, \(corruptions) corruptions, \(recoveries)/\(killed) recoveries")
             #expect(killed >= Self.points.count * 8 / 10)
