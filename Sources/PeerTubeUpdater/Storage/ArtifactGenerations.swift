@@ -115,14 +115,16 @@ public struct ArtifactGenerations: Sendable {
         try linkPaths(through: "current", suffix: "")
     }
 
-    /// Generations neither `current` nor `prev` names, and temporaries of writers that are gone.
+    /// Generations neither `current` nor `prev` names (a writer killed before switching), and
+    /// temporaries (`tmp-<pid>`, `<link>.tmp-<pid>`) of writers that are gone. One writer at a time is
+    /// assumed: the worker holds the run lock.
     private func removeUnreferenced() {
         let keep = Set([link("current"), link("prev")].compactMap { $0 })
         for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
-            let isOurs = name.hasPrefix("g-") && !keep.contains(name)
-            let pidText = name.hasPrefix("tmp-") ? name.dropFirst(4) : name.split(separator: "-").last.map { $0[...] } ?? ""
-            let isAbandoned = name.contains("tmp-") && Int32(pidText).map { kill($0, 0) != 0 && errno == ESRCH } == true
-            if isOurs || isAbandoned { try? FileManager.default.removeItem(atPath: "\(folder)/\(name)") }
+            let isStaleGeneration = name.hasPrefix("g-") && !keep.contains(name)
+            let isAbandoned = name.range(of: "tmp-", options: .backwards)
+                .flatMap { Int32(name[$0.upperBound...]) }.map(ArtifactPublisher.writerIsGone) ?? false
+            if isStaleGeneration || isAbandoned { try? FileManager.default.removeItem(atPath: "\(folder)/\(name)") }
         }
     }
 

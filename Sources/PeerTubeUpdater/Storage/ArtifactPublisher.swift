@@ -38,11 +38,16 @@ public enum ArtifactPublisher {
         let prefix = (path as NSString).lastPathComponent + ".tmp-"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder)) ?? []
         for name in names where name.hasPrefix(prefix) {
-            guard let pid = Int32(name.dropFirst(prefix.count)), pid > 0 else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH {
+            guard let pid = Int32(name.dropFirst(prefix.count)) else { continue }
+            if writerIsGone(pid) {
                 try? FileManager.default.removeItem(atPath: folder.isEmpty ? name : "\(folder)/\(name)")
             }
         }
+    }
+
+    /// True when no process `pid` exists: the writer of a temporary with that pid died before renaming.
+    static func writerIsGone(_ pid: Int32) -> Bool {
+        pid > 0 && kill(pid, 0) != 0 && errno == ESRCH
     }
 
     static func flush(_ path: String) throws {
