@@ -88,4 +88,13 @@ import Testing
         let newChannel = testCorpus.allChannels.first(where: \.isNew)!
         #expect(yesterday.respond(host: newChannel.host, path: "/api/v1/video-channels/\(newChannel.name)", query: [:]).status == 404)
     }
+
+    /// A host's own faults win field by field over `all`; hosts without an entry get `all`.
+    @Test func hostFaultsFillInFromAll() {
+        let faults = SimFaults(hosts: ["tilvids.com": .init(latencyMs: 50, payloadMutation: .nulls)],
+                               all: .init(latencyMs: 5, rateLimited: 1))
+        let resolved = faults.resolved()
+        #expect(resolved.byHost["tilvids.com"] == .init(latencyMs: 50, rateLimited: 1, payloadMutation: .nulls))
+        #expect(resolved.others == .init(latencyMs: 5, rateLimited: 1))
+    }
 }

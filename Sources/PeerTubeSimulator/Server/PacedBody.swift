@@ -17,17 +17,19 @@ struct PacedBody: AsyncBufferedSequence {
 
         mutating func next() async throws -> UInt8? { try await nextBuffer(suggested: 1)?.first }
 
+        /// At most `count` bytes, after the pause their share of the rate takes.
         mutating func nextBuffer(suggested count: Int) async throws -> [UInt8]? {
             guard offset < body.data.count else { return nil }
             guard let rate = body.bytesPerSecond, rate > 0 else {
                 while !body.isStopped() { try await Task.sleep(for: .milliseconds(100)) }
                 throw CancellationError()
             }
-            try await Task.sleep(for: .milliseconds(1000))
+            let taken = Swift.min(body.data.count - offset, Swift.max(1, Swift.min(count, rate)))
+            try await Task.sleep(for: .milliseconds(1000 * taken / rate))
             if body.isStopped() { throw CancellationError() }
-            let end = Swift.min(body.data.count, offset + rate)
-            defer { offset = end }
-            return Array(body.data[(body.data.startIndex + offset)..<(body.data.startIndex + end)])
+            let start = body.data.startIndex + offset
+            offset += taken
+            return Array(body.data[start..<(start + taken)])
         }
     }
 }

@@ -91,21 +91,22 @@ public struct SimFaults: Sendable, Codable, Equatable {
         }
     }
 
-    func faults(for host: String) -> HostFaults {
-        let own = hosts[host] ?? HostFaults()
-        guard let all else { return own }
-        return HostFaults(
-            latencyMs: own.latencyMs ?? all.latencyMs, rateLimited: own.rateLimited ?? all.rateLimited,
-            retryAfterSeconds: own.retryAfterSeconds ?? all.retryAfterSeconds, serverErrors: own.serverErrors ?? all.serverErrors,
-            hang: own.hang ?? all.hang, malformedJSON: own.malformedJSON ?? all.malformedJSON,
-            htmlInsteadOfJSON: own.htmlInsteadOfJSON ?? all.htmlInsteadOfJSON, oversizedBody: own.oversizedBody ?? all.oversizedBody,
-            oversizedBytes: own.oversizedBytes ?? all.oversizedBytes, redirectTo: own.redirectTo ?? all.redirectTo,
-            robotsDisallowAPI: own.robotsDisallowAPI ?? all.robotsDisallowAPI,
-            detailsNotFoundEvery: own.detailsNotFoundEvery ?? all.detailsNotFoundEvery,
-            hangAfterHeaders: own.hangAfterHeaders ?? all.hangAfterHeaders,
-            dribbleBytesPerSecond: own.dribbleBytesPerSecond ?? all.dribbleBytesPerSecond,
-            payloadMutation: own.payloadMutation ?? all.payloadMutation, junkNestingDepth: own.junkNestingDepth ?? all.junkNestingDepth,
-            hugeDescriptionBytes: own.hugeDescriptionBytes ?? all.hugeDescriptionBytes)
+    /// Each host's faults with `all` filled in field by field, resolved once (the simulator asks per
+    /// request), and the faults of hosts without an entry.
+    func resolved() -> (byHost: [String: HostFaults], others: HostFaults) {
+        let others = all ?? HostFaults()
+        guard let all, let base = Self.fields(all) else { return (hosts, others) }
+        let byHost = hosts.mapValues { own -> HostFaults in
+            guard let fields = Self.fields(own),
+                  let merged = try? JSONSerialization.data(withJSONObject: base.merging(fields) { _, mine in mine }) else { return own }
+            return (try? JSONDecoder().decode(HostFaults.self, from: merged)) ?? own
+        }
+        return (byHost, others)
+    }
+
+    /// The fields a value sets (absent ones are left out by the encoder).
+    private static func fields(_ faults: HostFaults) -> [String: Any]? {
+        (try? JSONEncoder().encode(faults)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
     }
 }
 

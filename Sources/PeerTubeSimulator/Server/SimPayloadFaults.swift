@@ -26,18 +26,16 @@ enum SimPayloadFaults {
         }
         guard faults.payloadMutation != nil || faults.junkNestingDepth != nil || faults.hugeDescriptionBytes != nil,
               var json = try? JSONValue.parse(body) else { return body }
-        if faults.payloadMutation == .arraysAsObjects {
-            json = arraysAsObjects(json)
-        } else {
-            json = mapItems(json) { item in
-                var item = item
-                if let mutation = faults.payloadMutation { item = mutate(item, mutation) }
-                if let depth = faults.junkNestingDepth { item = adding("junk", nested(depth), to: item) }
-                if isVideoDetails, let bytes = faults.hugeDescriptionBytes {
-                    item = adding("description", .string(String(repeating: "Ω long description. ", count: bytes / 21 + 1)), to: item)
-                }
-                return item
-            }
+        switch faults.payloadMutation {
+        case .arraysAsObjects?: json = arraysAsObjects(json)  // the envelope too: `data` stops being a list
+        case .numbersAsStrings?: json = mapItems(json, numbersAsStrings)
+        case .nulls?: json = mapItems(json) { mapFields($0) { _ in .null } }
+        case .typeSwap?: json = mapItems(json) { mapFields($0, swapType) }
+        case nil: break
+        }
+        if let depth = faults.junkNestingDepth { json = mapItems(json) { adding("junk", nested(depth), to: $0) } }
+        if isVideoDetails, let bytes = faults.hugeDescriptionBytes {
+            json = mapItems(json) { adding("description", .string(String(repeating: "Ω long description. ", count: bytes / 21 + 1)), to: $0) }
         }
         return (try? JSONEncoder().encode(json)) ?? body
     }
@@ -52,14 +50,10 @@ enum SimPayloadFaults {
         return change(json)
     }
 
-    private static func mutate(_ item: JSONValue, _ mutation: PayloadMutation) -> JSONValue {
+    /// Every field of an object item changed by `change` (other items are left alone).
+    private static func mapFields(_ item: JSONValue, _ change: (JSONValue) -> JSONValue) -> JSONValue {
         guard case .object(let fields) = item else { return item }
-        switch mutation {
-        case .numbersAsStrings: return numbersAsStrings(item)
-        case .nulls: return .object(fields.mapValues { _ in .null })
-        case .typeSwap: return .object(fields.mapValues(swapType))
-        case .arraysAsObjects: return arraysAsObjects(item)
-        }
+        return .object(fields.mapValues(change))
     }
 
     private static func numbersAsStrings(_ value: JSONValue) -> JSONValue {

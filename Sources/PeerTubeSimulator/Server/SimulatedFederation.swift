@@ -16,6 +16,7 @@ public final class SimulatedFederation: Sendable {
 
     public let api: SimAPI
     public let faults: SimFaults
+    private let hostFaults: (byHost: [String: SimFaults.HostFaults], others: SimFaults.HostFaults)
     private let server: HTTPServer
     private let runTask = Mutex<Task<Void, Error>?>(nil)
     private let records = Mutex<[RequestRecord]>([])
@@ -28,6 +29,7 @@ public final class SimulatedFederation: Sendable {
     public init(api: SimAPI, faults: SimFaults = SimFaults(), port: UInt16 = 0, logPath: String? = nil) throws {
         self.api = api
         self.faults = faults
+        hostFaults = faults.resolved()
         server = HTTPServer(address: try .inet(ip4: "127.0.0.1", port: port), timeout: 60, logger: .disabled)
         if let logPath {
             if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
@@ -91,8 +93,7 @@ public final class SimulatedFederation: Sendable {
         let path = request.target.path(percentEncoded: true)
         var query: [String: String] = [:]
         for item in request.query { query[item.name] = item.value }
-        let hostFaults = faults.faults(for: host)
-        let response = await respond(host: host, path: path, query: query, faults: hostFaults)
+        let response = await respond(host: host, path: path, query: query, faults: hostFaults.byHost[host] ?? hostFaults.others)
         let record = RequestRecord(host: host, path: request.target.rawValue, status: response.status,
                                    userAgent: request.headers[HTTPHeader("User-Agent")] ?? "")
         records.withLock { $0.append(record) }
@@ -106,7 +107,7 @@ public final class SimulatedFederation: Sendable {
         let rate: Int? = if case .bytesPerSecond(let rate) = pacing { rate } else { nil }
         let paced = PacedBody(data: response.body, bytesPerSecond: rate) { [self] in stopped.load(ordering: .sequentiallyConsistent) }
         return HTTPResponse(statusCode: status, headers: headers,
-                            body: HTTPBodySequence(from: paced, count: response.body.count, suggestedBufferSize: 1))
+                            body: HTTPBodySequence(from: paced, count: response.body.count))
     }
 
     private func respond(host: String, path: String, query: [String: String], faults: SimFaults.HostFaults) async -> SimResponse {

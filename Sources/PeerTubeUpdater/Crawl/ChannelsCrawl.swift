@@ -57,7 +57,7 @@ public enum ChannelsCrawl {
                 throw FetchError(.invalidJSON, "no data array in the channel list of \(host) at start=\(start)")
             }
             let (valid, refusals) = PayloadCheck.partition(items, PayloadCheck.problem(inChannel:))
-            problems.refused(refusals.count, on: host, what: "channel list at start=\(start)", reason: refusals.first)
+            problems.note(.refusedItems, on: host, count: refusals.count, "channel list at start=\(start): \(refusals[0])")
             var local = valid.filter { PeerTubeMapping.channelHost($0) == host }
                 .compactMap { PeerTubeMapping.channel($0, host: host, scheme: page.scheme) }
             if options.newOnly {

@@ -72,54 +72,43 @@ final class StageTally: Sendable {
 /// whose videos failed, video details refused. At the end of a stage each host's problems become
 /// one line on its `instances` row, where an operator looks for them.
 final class HostProblems: Sendable {
-    private struct Entry {
-        var refusedItems = 0
-        var firstRefusal: String?
-        var failedChannels = 0
-        var firstChannelError: String?
-        var failedDetails = 0
-        var firstDetailsError: String?
+    enum Kind: CaseIterable {
+        case refusedItems, failedChannels, unusableDetails
+
+        /// `invalid_item: 12 item(s) refused`: a stable label, then the count.
+        func summary(_ count: Int) -> String {
+            switch self {
+            case .refusedItems: "invalid_item: \(count) item(s) refused"
+            case .failedChannels: "channels_failed: \(count) channel(s) failed"
+            case .unusableDetails: "details_failed: \(count) video detail(s) unusable"
+            }
+        }
     }
 
-    private let entries = Mutex<[String: Entry]>([:])
+    private struct Tally {
+        var count = 0
+        var first: String
+    }
 
-    func refused(_ count: Int, on host: String, what: String, reason: String?) {
+    private let entries = Mutex<[String: [Kind: Tally]]>([:])
+
+    /// `count` more problems of `kind` on `host`; the first one's `detail` is kept as the example.
+    func note(_ kind: Kind, on host: String, count: Int = 1, _ detail: @autoclosure () -> String) {
         guard count > 0 else { return }
-        entries.withLock {
-            $0[host, default: Entry()].refusedItems += count
-            if $0[host]!.firstRefusal == nil { $0[host]!.firstRefusal = "\(what): \(reason ?? "refused")" }
+        entries.withLock { entries in
+            var tally = entries[host]?[kind] ?? Tally(first: detail())
+            tally.count += count
+            entries[host, default: [:]][kind] = tally
         }
     }
 
-    func channelFailed(on host: String, _ error: FetchError) {
-        entries.withLock {
-            $0[host, default: Entry()].failedChannels += 1
-            if $0[host]!.firstChannelError == nil { $0[host]!.firstChannelError = error.description }
-        }
-    }
-
-    func detailsFailed(on host: String, _ error: FetchError) {
-        entries.withLock {
-            $0[host, default: Entry()].failedDetails += 1
-            if $0[host]!.firstDetailsError == nil { $0[host]!.firstDetailsError = error.description }
-        }
-    }
-
-    /// One line per host with problems: `invalid_item: 12 items refused (first: …); channels_failed: …`.
+    /// One line per host with problems: `invalid_item: 12 item(s) refused (first: …); channels_failed: …`.
     var lines: [String: String] {
         entries.withLock { entries in
-            entries.mapValues { entry in
-                var parts: [String] = []
-                if entry.refusedItems > 0 {
-                    parts.append("invalid_item: \(entry.refusedItems) item(s) refused (first: \(entry.firstRefusal ?? "?"))")
-                }
-                if entry.failedChannels > 0 {
-                    parts.append("channels_failed: \(entry.failedChannels) channel(s) failed (first: \(entry.firstChannelError ?? "?"))")
-                }
-                if entry.failedDetails > 0 {
-                    parts.append("details_failed: \(entry.failedDetails) video detail(s) unusable (first: \(entry.firstDetailsError ?? "?"))")
-                }
-                return parts.joined(separator: "; ")
+            entries.mapValues { tallies in
+                Kind.allCases.compactMap { kind in
+                    tallies[kind].map { "\(kind.summary($0.count)) (first: \($0.first))" }
+                }.joined(separator: "; ")
             }
         }
     }

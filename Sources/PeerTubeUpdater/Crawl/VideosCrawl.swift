@@ -40,7 +40,7 @@ public enum VideosCrawl {
             } catch {
                 let fetchError = error as? FetchError ?? FetchError(.network, "\(error)")
                 tally.update { $0.channelsFailed += 1 }
-                problems.channelFailed(on: channel.instanceDomain, fetchError)
+                problems.note(.failedChannels, on: channel.instanceDomain, fetchError.description)
                 logger.warning("videos: \(channel.channelName ?? channel.channelID)@\(channel.instanceDomain) failed: \(fetchError)")
                 try? store.markChannel(channel, error: fetchError, source: "videos")
                 let offset = (try? store.videoResumeOffset(channel)) ?? 0
@@ -101,7 +101,7 @@ private struct ChannelVideos: Sendable {
             let total = page.json["total"]?.int
             if start == 0, let total, total >= 0 { try store.setVideosCount(channel, count: total) }
             let (valid, refusals) = PayloadCheck.partition(items) { PayloadCheck.problem(inVideo: $0) }
-            problems.refused(refusals.count, on: host, what: "videos of \(slug) at start=\(start)", reason: refusals.first)
+            problems.note(.refusedItems, on: host, count: refusals.count, "videos of \(slug) at start=\(start): \(refusals[0])")
             var seen = Set<String>()
             let unique = valid.filter { PeerTubeMapping.videoID($0).map { seen.insert($0).inserted } ?? false }
             let ids = unique.compactMap(PeerTubeMapping.videoID)
@@ -148,7 +148,7 @@ private struct ChannelVideos: Sendable {
                             // recorded on the row, which keeps the list's data.
                             if error.isHostFailure || error.kind == .hostUnavailable { throw error }
                             failure = error
-                            problems.detailsFailed(on: host, error)
+                            problems.note(.unusableDetails, on: host, error.description)
                         }
                     }
                     var record = PeerTubeMapping.video(list: item, details: details, channel: channel, host: host,

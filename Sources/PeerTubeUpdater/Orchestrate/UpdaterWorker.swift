@@ -9,8 +9,8 @@ public struct InjectedFailure: Error, CustomStringConvertible {
 }
 
 /// The daily updater run (DESIGN §1): every stage a library call, in order, under the single-run
-/// lock. Prod changes only in the merge transaction; the index, meta and similarity cache are each
-/// published by one rename. A failure at any point therefore leaves prod either as it was or fully
+/// lock. Prod changes only in the merge transaction; the index and its meta are published together
+/// by one rename, the similarity cache by another. A failure at any point therefore leaves prod either as it was or fully
 /// merged, and the last published artifacts in place; the lock is released and a stopped service is
 /// started again on every exit path, signals included.
 public enum UpdaterWorker {
@@ -103,7 +103,7 @@ public enum UpdaterWorker {
         logger.info("staging deltas (new keys vs prod): \(deltas)")
         if options.injection.failBeforeMerge { throw InjectedFailure(point: "before merge (--fail-before-merge)") }
 
-        try await guardRail.stopService()
+        try guardRail.stopService()
         summary.merge = try WorkerLog.stage(.mergeDB, "rules \(rules.source)", logger: logger) {
             try StagingMerge.run(prodPath: prod, stagingPath: staging, rules: rules, logger: logger)
         }
@@ -148,7 +148,7 @@ final class ExitGuard: Sendable {
     }
 
     /// Stops the service (when enabled) as its own stage; from then on it must be started again.
-    func stopService() async throws {
+    func stopService() throws {
         guard let service else { return }
         try WorkerLog.stage(.serviceStop, service.settings.name, logger: logger) {
             // Marked before the call: a stop that half-happened must still be undone.
