@@ -138,12 +138,16 @@ struct CrawlHTTPOptions: ParsableArguments {
     var perHost = 2
     @Option(name: .customLong("timeout-ms"), help: "Limit per request attempt, body included.")
     var timeoutMs = 5_000
-    @Option(name: .customLong("max-retries"), help: "Retries for timeouts, network errors, 5xx and 429 (never other 4xx).")
+    @Option(name: .customLong("max-retries"), help: "Retries for timeouts, network errors and 5xx (never 4xx). A 429 uses none: the host is paused for its Retry-After and then paced.")
     var maxRetries = 3
     @Option(name: .customLong("backoff-ms"), help: "First pause before a retry; doubles each time, capped at 30 s.")
     var backoffMs = 1_000
-    @Option(name: .customLong("retry-after-cap-ms"), help: "Longest Retry-After honoured for 429.")
+    @Option(name: .customLong("retry-after-cap-ms"), help: "Longest pause honoured for one 429 (Retry-After or the window's reset).")
     var retryAfterCapMs = 30_000
+    @Option(name: .customLong("rate-limit-patience-ms"), help: ArgumentHelp(
+        "A host answering nothing but 429 for this long is given up for the run.",
+        discussion: "Each host is paced: a 429 pauses the whole host for its Retry-After, then its requests go at a learnt rate (halved at each 429, raised slowly after successes, seeded from RateLimit-* / X-RateLimit-* headers). So a rate-limited host is crawled completely at the pace it allows, and this patience bounds the crawl of a host that never lets a request through."))
+    var rateLimitPatienceMs = HTTPClientOptions().rateLimitPatienceMs
     @Option(name: .customLong("max-body-bytes"), help: "Bodies above this are refused.")
     var maxBodyBytes = 8 << 20
     @Option(name: .customLong("route"), help: ArgumentHelp("HOST=ADDRESS:PORT: connect there for HOST, URL and Host header unchanged ('*' for every host). Repeatable.", valueName: "host=addr"))
@@ -157,6 +161,7 @@ struct CrawlHTTPOptions: ParsableArguments {
         guard concurrency >= 1, perHost >= 1 else { throw ValidationError("--concurrency and --per-host must be at least 1") }
         guard timeoutMs >= 100 else { throw ValidationError("--timeout-ms must be at least 100") }
         guard maxRetries >= 0 else { throw ValidationError("--max-retries cannot be negative") }
+        guard rateLimitPatienceMs >= 0 else { throw ValidationError("--rate-limit-patience-ms cannot be negative") }
         for route in routes where route.split(separator: "=").count != 2 {
             throw ValidationError("--route expects HOST=ADDRESS:PORT, got '\(route)'")
         }
@@ -178,6 +183,7 @@ struct CrawlHTTPOptions: ParsableArguments {
         options.maxRetries = maxRetries
         options.backoffBaseMs = backoffMs
         options.retryAfterCapMs = retryAfterCapMs
+        options.rateLimitPatienceMs = rateLimitPatienceMs
         options.maxBodyBytes = maxBodyBytes
         options.respectRobots = !ignoreRobots
         if httpOnly { options.schemes = ["http"] }

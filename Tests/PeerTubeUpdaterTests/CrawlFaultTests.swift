@@ -60,9 +60,11 @@ import Testing
             #expect(try count(staging, "SELECT count(*) FROM channels WHERE instance_domain = ?", [Self.faulty]) == 0)
             #expect(try count(staging, "SELECT count(*) FROM channel_crawl_progress WHERE instance_domain = ? AND status = 'error'", [Self.faulty]) == 1)
         }
-        // Retries are bounded: at most 1 + max-retries attempts per request, 429 included.
+        // Retries are bounded: at most 1 + max-retries attempts per request; a 429 uses no retry but
+        // the host's patience (one attempt per Retry-After within it, and one more at its end).
         let attempts = sim.federation.requests.filter { $0.host == Self.faulty && $0.path.hasPrefix("/api/v1/video-channels?") }
-        #expect(attempts.count <= 3)
+        let rateLimited = scenario.faults.rateLimited != nil
+        #expect(attempts.count <= (rateLimited ? 2 + client.rateLimitPatienceMs / 1_000 : 3), "\(attempts.count) attempts")
         if scenario.faults.redirectTo != nil {
             // Not followed: peertube.tv got only its own single channel-list request, and tilvids one.
             #expect(sim.federation.requests.filter { $0.host == "peertube.tv" && $0.path.hasPrefix("/api/v1/video-channels?") }.count == 1)
@@ -77,8 +79,8 @@ import Testing
             #expect(elapsed < 60, "elapsed \(elapsed) s")
         }
         if scenario.name == "429 forever" {
-            // Retry-After (1 s) honoured between attempts: 2 retries ≥ 2 s.
-            #expect(elapsed >= 2)
+            // Retry-After (1 s) honoured between attempts, until the host's patience ran out.
+            #expect(elapsed >= Double(client.rateLimitPatienceMs) / 1000)
         }
     }
 
@@ -95,6 +97,21 @@ import Testing
         #expect(broken > 0)
         let detailRequests = sim.federation.requests.filter { $0.host == Self.faulty && $0.path.hasPrefix("/api/v1/videos/") }.count
         #expect(detailRequests == total)  // 404s were asked once each
+    }
+
+    /// Details that fail for good (502 after every retry) cost only their own video's details: each
+    /// such video keeps its list data with the error, and every other video of the channel is stored.
+    @Test func failedDetailsKeepTheListData() async throws {
+        let dir = try TempDir()
+        let sim = try await RunningFederation.start(corpus: smallCorpus, faults: SimFaults(hosts: [Self.faulty: .init(detailsServerErrorEvery: 4)]))
+        defer { Task { await sim.stop() } }
+        let staging = dir.path("staging.db")
+        try await sim.crawlAll(into: staging, client: sim.clientOptions(maxRetries: 1))
+        let total = sim.corpus.instance(Self.faulty)!.channels.flatMap(\.videos).count
+        #expect(try count(staging, "SELECT count(*) FROM videos WHERE instance_domain = ?", [Self.faulty]) == total)
+        let failed = try count(staging, "SELECT count(*) FROM videos WHERE instance_domain = ? AND last_error LIKE 'details: http_502%' AND title IS NOT NULL AND error_count = 1", [Self.faulty])
+        #expect(failed > 0 && failed < total, "\(failed) of \(total)")
+        #expect(try count(staging, "SELECT count(*) FROM channels WHERE instance_domain = ? AND last_error IS NOT NULL", [Self.faulty]) == 0)
     }
 
     /// A host that hangs on every request: after a few failed requests its circuit opens and the rest

@@ -27,6 +27,8 @@ public struct SimFaults: Sendable, Codable, Equatable {
         public var robotsDisallowAPI: Bool?
         /// Every Nth video's details answer 404 although the video is listed.
         public var detailsNotFoundEvery: Int?
+        /// Every Nth video's details answer an nginx-style 502, every time it is asked.
+        public var detailsServerErrorEvery: Int?
         /// Sends the status line and headers of a JSON answer, then never its body.
         public var hangAfterHeaders: Bool?
         /// Sends the body this many bytes a second.
@@ -38,12 +40,15 @@ public struct SimFaults: Sendable, Codable, Equatable {
         public var junkNestingDepth: Int?
         /// Video details carry a description of this many bytes.
         public var hugeDescriptionBytes: Int?
+        /// PeerTube's own API rate limit (`rates_limit.api`), as its default configuration answers.
+        public var peertubeRateLimit: PeerTubeRateLimit?
 
         public init(latencyMs: Int? = nil, rateLimited: Int? = nil, retryAfterSeconds: Int? = nil, serverErrors: Int? = nil,
                     hang: Bool? = nil, malformedJSON: Bool? = nil, htmlInsteadOfJSON: Bool? = nil, oversizedBody: Bool? = nil,
                     oversizedBytes: Int? = nil, redirectTo: String? = nil, robotsDisallowAPI: Bool? = nil,
                     detailsNotFoundEvery: Int? = nil, hangAfterHeaders: Bool? = nil, dribbleBytesPerSecond: Int? = nil,
-                    payloadMutation: PayloadMutation? = nil, junkNestingDepth: Int? = nil, hugeDescriptionBytes: Int? = nil) {
+                    payloadMutation: PayloadMutation? = nil, junkNestingDepth: Int? = nil, hugeDescriptionBytes: Int? = nil,
+                    peertubeRateLimit: PeerTubeRateLimit? = nil, detailsServerErrorEvery: Int? = nil) {
             self.latencyMs = latencyMs
             self.rateLimited = rateLimited
             self.retryAfterSeconds = retryAfterSeconds
@@ -61,7 +66,30 @@ public struct SimFaults: Sendable, Codable, Equatable {
             self.payloadMutation = payloadMutation
             self.junkNestingDepth = junkNestingDepth
             self.hugeDescriptionBytes = hugeDescriptionBytes
+            self.peertubeRateLimit = peertubeRateLimit
+            self.detailsServerErrorEvery = detailsServerErrorEvery
         }
+    }
+
+    /// A fixed window per client address (here: per host, every client being 127.0.0.1) that starts
+    /// at its first request and counts every API request, refused ones included, as PeerTube's
+    /// `express-rate-limit` does. Past `requests` in a window: 429, `Retry-After` (seconds to the
+    /// reset) and the plain-text message; every API answer carries `X-RateLimit-Limit/Remaining/Reset`
+    /// (reset as a Unix time) and, with `standardHeaders`, `RateLimit-Limit/Remaining/Reset` (seconds)
+    /// and `RateLimit-Policy`. Defaults: 50 requests per 10 s, standard headers on.
+    public struct PeerTubeRateLimit: Sendable, Codable, Equatable {
+        public var requests: Int?
+        public var windowMs: Int?
+        public var standardHeaders: Bool?
+
+        public init(requests: Int? = nil, windowMs: Int? = nil, standardHeaders: Bool? = nil) {
+            self.requests = requests
+            self.windowMs = windowMs
+            self.standardHeaders = standardHeaders
+        }
+
+        public var limit: Int { requests ?? 50 }
+        public var window: Int { windowMs ?? 10_000 }
     }
 
     /// Faults of one host.

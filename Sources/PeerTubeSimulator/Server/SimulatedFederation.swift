@@ -12,6 +12,8 @@ public final class SimulatedFederation: Sendable {
         public var path: String
         public var status: Int
         public var userAgent: String
+        /// When the answer was ready, on the continuous clock.
+        public var at = ContinuousClock.now
     }
 
     public let api: SimAPI
@@ -21,6 +23,7 @@ public final class SimulatedFederation: Sendable {
     private let runTask = Mutex<Task<Void, Error>?>(nil)
     private let records = Mutex<[RequestRecord]>([])
     private let apiRequestCounts = Mutex<[String: Int]>([:])
+    private let rateWindows = Mutex<[String: (startMs: Int64, count: Int)]>([:])
     private let logSink: FileHandle?
     private let logLock = Mutex(())
     private let stopped = Atomic<Bool>(false)
@@ -127,6 +130,12 @@ public final class SimulatedFederation: Sendable {
             }
             return SimResponse(status: 504)
         }
+        var rateHeaders: [String: String] = [:]
+        if let rule = faults.peertubeRateLimit {
+            let (headers, refused) = countInWindow(host: host, rule: rule)
+            if let refused { return refused }
+            rateHeaders = headers
+        }
         if let limit = faults.rateLimited, limit < 0 || n <= limit {
             let retryAfter = faults.retryAfterSeconds ?? 2
             return SimResponse(status: 429, headers: [
@@ -135,7 +144,11 @@ public final class SimulatedFederation: Sendable {
                 "Content-Type": "text/html; charset=utf-8",
             ], body: Data("Too many requests, please try again later.".utf8))
         }
-        if let limit = faults.serverErrors, limit < 0 || n <= limit {
+        // The same videos fail on every request: chosen by their path, not by arrival order.
+        let failingDetails = faults.detailsServerErrorEvery.map { every in
+            every > 0 && path.hasPrefix("/api/v1/videos/") && path.utf8.reduce(UInt(0)) { $0 &* 31 &+ UInt($1) } % UInt(every) == 0
+        } ?? false
+        if failingDetails || faults.serverErrors.map({ $0 < 0 || n <= $0 }) == true {
             return .text("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>",
                          status: 502, type: "text/html")
         }
@@ -165,7 +178,38 @@ public final class SimulatedFederation: Sendable {
         if faults.hangAfterHeaders == true { response.pacing = .stallAfterHeaders }
         if let rate = faults.dribbleBytesPerSecond, rate > 0 { response.pacing = .bytesPerSecond(rate) }
         response.headers["X-Powered-By"] = "PeerTube"
+        response.headers.merge(rateHeaders) { _, limit in limit }
         return response
+    }
+
+    /// Counts one API request in `host`'s window: its rate-limit headers, and the 429 answer when the
+    /// window is spent.
+    private func countInWindow(host: String, rule: SimFaults.PeerTubeRateLimit) -> ([String: String], SimResponse?) {
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let (startMs, count) = rateWindows.withLock { windows -> (Int64, Int) in
+            var window = windows[host] ?? (nowMs, 0)
+            if nowMs >= window.startMs + Int64(rule.window) { window = (nowMs, 0) }
+            window.count += 1
+            windows[host] = window
+            return window
+        }
+        let resetMs = startMs + Int64(rule.window)
+        let secondsToReset = max(0, Int((resetMs - nowMs + 999) / 1000))
+        var headers = [
+            "X-RateLimit-Limit": String(rule.limit),
+            "X-RateLimit-Remaining": String(max(0, rule.limit - count)),
+            "X-RateLimit-Reset": String((resetMs + 999) / 1000),
+        ]
+        if rule.standardHeaders ?? true {
+            headers["RateLimit-Policy"] = "\(rule.limit);w=\(max(1, rule.window / 1000))"
+            headers["RateLimit-Limit"] = String(rule.limit)
+            headers["RateLimit-Remaining"] = String(max(0, rule.limit - count))
+            headers["RateLimit-Reset"] = String(secondsToReset)
+        }
+        guard count > rule.limit else { return (headers, nil) }
+        headers["Retry-After"] = String(secondsToReset)
+        headers["Content-Type"] = "text/html; charset=utf-8"
+        return (headers, SimResponse(status: 429, headers: headers, body: Data("Too many requests, please try again later.".utf8)))
     }
 
     private static func phrase(_ status: Int) -> String {

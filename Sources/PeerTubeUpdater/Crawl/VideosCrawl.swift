@@ -111,7 +111,7 @@ private struct ChannelVideos: Sendable {
                 if let existing { known.formUnion(try CrawlStore.videoIDs(in: existing, host: host, among: ids)) }
             }
             let fresh = unique.filter { !known.contains(PeerTubeMapping.videoID($0)!) }
-            let rows = try await records(fresh, channel: channel, host: host, scheme: page.scheme)
+            let rows = await records(fresh, channel: channel, host: host, scheme: page.scheme)
             let next = start + items.count
             try store.storeVideos(rows, channel: channel, nextStart: next)
             pagesFetched += 1
@@ -129,9 +129,9 @@ private struct ChannelVideos: Sendable {
     }
 
     /// Rows for new videos, with details fetched concurrently (the client bounds the requests).
-    private func records(_ items: [JSONValue], channel: ChannelRecord, host: String, scheme: String) async throws -> [VideoRecord] {
+    private func records(_ items: [JSONValue], channel: ChannelRecord, host: String, scheme: String) async -> [VideoRecord] {
         let now = CrawlStore.nowMs()
-        return try await withThrowingTaskGroup(of: (Int, VideoRecord?).self) { group in
+        return await withTaskGroup(of: (Int, VideoRecord?).self) { group in
             for (index, item) in items.enumerated() {
                 group.addTask {
                     var details: JSONValue?
@@ -143,10 +143,10 @@ private struct ChannelVideos: Sendable {
                                 throw FetchError(.invalidItem, "details of \(id) on \(host) refused: \(problem)")
                             }
                             details = fetched
-                        } catch let error as FetchError {
-                            // A host-level failure fails the page (retried on resume); a video-level one is
-                            // recorded on the row, which keeps the list's data.
-                            if error.isHostFailure || error.kind == .hostUnavailable { throw error }
+                        } catch {
+                            // Whatever failed, the list's data is kept and the failure recorded on the
+                            // row: one video's details never cost the channel's other videos.
+                            let error = error as? FetchError ?? FetchError(.network, "\(error)")
                             failure = error
                             problems.note(.unusableDetails, on: host, error.description)
                         }
@@ -162,7 +162,7 @@ private struct ChannelVideos: Sendable {
                 }
             }
             var rows = [VideoRecord?](repeating: nil, count: items.count)
-            for try await (index, record) in group { rows[index] = record }
+            for await (index, record) in group { rows[index] = record }
             return rows.compactMap { $0 }
         }
     }

@@ -31,6 +31,7 @@ struct RunningFederation {
         options.backoffBaseMs = 20
         options.backoffCapMs = 200
         options.retryAfterCapMs = 1_500
+        options.rateLimitPatienceMs = 3_000
         return options
     }
 

@@ -2,7 +2,8 @@
 public struct HTTPClientOptions: Sendable {
     /// Whole-request limit (connect, headers and body) per attempt.
     public var timeoutMs = 5_000
-    /// Retries after the first attempt, for timeouts, network errors, 5xx and 429.
+    /// Retries after the first attempt, for timeouts, network errors and 5xx. A 429 uses none: the
+    /// host is alive and asks for a slower pace (see `rateLimitPatienceMs`).
     public var maxRetries = 3
     /// Requests in flight across all hosts.
     public var concurrency = 4
@@ -13,8 +14,13 @@ public struct HTTPClientOptions: Sendable {
     /// First backoff pause; it doubles per retry up to `backoffCapMs`.
     public var backoffBaseMs = 1_000
     public var backoffCapMs = 30_000
-    /// Longest `Retry-After` honoured; a server asking for more gets this.
+    /// Longest pause honoured for one 429 (`Retry-After`, or the window's reset); a server asking
+    /// for more gets this.
     public var retryAfterCapMs = 30_000
+    /// A host that answers nothing but 429 for this long (no success in between) is given up for the
+    /// run: its remaining requests fail with `http_429`. This bounds the crawl of a rate-limited host,
+    /// whose 429s use no retry budget.
+    public var rateLimitPatienceMs = 60_000
     /// Schemes tried in order; a host that cannot be reached on one is tried on the next.
     public var schemes = ["https", "http"]
     /// Host → `ADDRESS:PORT` to connect to instead of DNS, URLs and Host headers unchanged (curl's

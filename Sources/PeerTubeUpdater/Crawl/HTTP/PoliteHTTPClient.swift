@@ -10,9 +10,9 @@ public struct FetchedJSON: Sendable {
     public var url: String
 }
 
-/// The crawler's HTTP client over libcurl: bounded concurrency overall and per host, retries with
-/// exponential backoff for timeouts, network errors and 5xx, capped `Retry-After` for 429, no retry
-/// for other 4xx, a body-size cap, redirects only within the same host, robots.txt, a named
+/// The crawler's HTTP client over libcurl: bounded concurrency overall and per host, a per-host pace
+/// learnt from 429s and rate-limit headers (`HostPacer`), retries with exponential backoff for
+/// timeouts, network errors and 5xx, no retry for other 4xx, a body-size cap, redirects only within the same host, robots.txt, a named
 /// User-Agent, scheme fallback, and loopback routing of real host names.
 public final class PoliteHTTPClient: Sendable {
     public let options: HTTPClientOptions
@@ -44,6 +44,10 @@ public final class PoliteHTTPClient: Sendable {
     public func getJSON(host: String, _ pathAndQuery: String) async throws -> FetchedJSON {
         if await hosts.isCircuitOpen(host, threshold: options.circuitBreakerThreshold) {
             throw FetchError(.hostUnavailable, "\(host): skipped after \(options.circuitBreakerThreshold) failed requests in a row")
+        }
+        let pacer = await hosts.pacer(for: host)
+        if await pacer.rateLimitedTooLong(patience: .milliseconds(options.rateLimitPatienceMs)) {
+            throw await rateLimitedTooLong(host, pacer: pacer, url: "\(host)\(pathAndQuery)")
         }
         let schemes = await hosts.schemeOrder(host, preferred: options.schemes)
         var lastError = FetchError(.invalidURL, "no scheme to try for \(host)")
@@ -101,13 +105,19 @@ public final class PoliteHTTPClient: Sendable {
             case .success(let body, let contentType):
                 return (try parseJSON(body, contentType: contentType, url: url), url)
             case .failure(let error):
+                if case .http(429) = error.kind, !Task.isCancelled {
+                    // The host is alive and asks for a slower pace: its pacer pauses it and learns the
+                    // rate. No retry budget is used; the host's patience bounds the waiting.
+                    let pacer = await hosts.pacer(for: originHost)
+                    if await pacer.rateLimitedTooLong(patience: .milliseconds(options.rateLimitPatienceMs)) {
+                        throw await rateLimitedTooLong(originHost, pacer: pacer, url: url)
+                    }
+                    counters.withLock { $0.retries += 1 }
+                    continue
+                }
                 guard error.isRetryable, attempt < retries, !Task.isCancelled else { throw error }
                 attempt += 1
-                var pauseMs = backoffMs
-                if case .http(429) = error.kind, let retryAfter = Self.retryAfterMs(response.headers["retry-after"]) {
-                    pauseMs = retryAfter
-                }
-                pauseMs = min(pauseMs, case429(error) ? options.retryAfterCapMs : options.backoffCapMs)
+                let pauseMs = min(backoffMs, options.backoffCapMs)
                 backoffMs = min(backoffMs * 2, options.backoffCapMs)
                 counters.withLock { $0.retries += 1 }
                 try? await Task.sleep(for: .milliseconds(pauseMs))
@@ -115,9 +125,9 @@ public final class PoliteHTTPClient: Sendable {
         }
     }
 
-    private func case429(_ error: FetchError) -> Bool {
-        if case .http(429) = error.kind { return true }
-        return false
+    private func rateLimitedTooLong(_ host: String, pacer: HostPacer, url: String) async -> FetchError {
+        let seconds = Int(await pacer.rateLimitedFor.seconds.rounded())
+        return FetchError(.http(429), "HTTP 429 for \(url): \(host) answered only 429 for \(seconds) s (\(await pacer.rateLimitedAnswers) answers), past the patience of \(options.rateLimitPatienceMs / 1000) s")
     }
 
     private func perform(url: String, host: String, accept: String) async -> CurlResponse {
@@ -126,10 +136,14 @@ public final class PoliteHTTPClient: Sendable {
             maxBodyBytes: options.maxBodyBytes, userAgent: options.userAgent, accept: accept,
             connectTo: connectTo(host))
         let hostLimiter = await hosts.limiter(for: host)
+        let pacer = await hosts.pacer(for: host)
         await hostLimiter.acquire()
+        await pacer.waitTurn()
         await global.acquire()
         let response = await engine.perform(request)
         await global.release()
+        await pacer.observe(status: response.curlCode == 0 ? response.status : 0, headers: response.headers,
+                            retryAfterCapMs: options.retryAfterCapMs, fallbackPauseMs: options.backoffBaseMs)
         await hostLimiter.release()
         counters.withLock {
             $0.requests += 1
@@ -232,6 +246,7 @@ public final class PoliteHTTPClient: Sendable {
 private actor HostStates {
     private let perHost: Int
     private var limiters: [String: AsyncLimiter] = [:]
+    private var pacers: [String: HostPacer] = [:]
     private var workingScheme: [String: String] = [:]
     private var robotsRules: [String: Task<RobotsRules, Never>] = [:]
     private var failureStreak: [String: Int] = [:]
@@ -243,6 +258,13 @@ private actor HostStates {
         let limiter = AsyncLimiter(limit: perHost)
         limiters[host] = limiter
         return limiter
+    }
+
+    func pacer(for host: String) -> HostPacer {
+        if let pacer = pacers[host] { return pacer }
+        let pacer = HostPacer()
+        pacers[host] = pacer
+        return pacer
     }
 
     func schemeOrder(_ host: String, preferred: [String]) -> [String] {
