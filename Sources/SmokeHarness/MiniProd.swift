@@ -35,7 +35,7 @@ public enum MiniProd {
 
             var summary = Summary(hosts: hosts, channels: 0, videos: 0, embeddings: 0)
             try db.inTransaction {
-                for row in schema where row["type"] as String == "table" { try db.execute(sql: row["sql"]) }
+                for row in schema where row["type"] as String == "table" { try db.run(row["sql"]) }
                 try db.execute(sql: "CREATE TEMP TABLE smoke_hosts(host TEXT PRIMARY KEY)")
                 for host in hosts { try db.execute(sql: "INSERT INTO smoke_hosts VALUES (?)", arguments: [host]) }
                 try db.execute(sql: "INSERT INTO main.instances SELECT * FROM source.instances WHERE host IN (SELECT host FROM smoke_hosts) ORDER BY rowid")
@@ -59,7 +59,7 @@ public enum MiniProd {
                     ORDER BY e.rowid
                     """)
                 summary.embeddings = db.changesCount
-                for row in schema where row["type"] as String == "index" { try db.execute(sql: row["sql"]) }
+                for row in schema where row["type"] as String == "index" { try db.run(row["sql"]) }
                 try db.execute(sql: "DROP TABLE temp.smoke_hosts")
                 return .commit
             }

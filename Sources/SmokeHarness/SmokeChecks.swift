@@ -192,7 +192,7 @@ public enum DBMetrics {
         return try DatabaseFile.open(path, role: "DB", access: .readOnly).read { db in
             var object: [String: JSONValue] = [:]
             for (table, count) in try db.rowCounts(of: Schema.contentTables) { object[table] = .int(Int64(count)) }
-            if try db.tableExists("videos"), try db.columnNames(of: "videos").contains("popularity") {
+            if try db.hasTable("videos"), try db.columnNames(of: "videos").contains("popularity") {
                 object["videos_with_popularity"] = .int(Int64(try Int.fetchOne(db, sql: "SELECT count(*) FROM videos WHERE popularity > 0") ?? 0))
             }
             return .object(object)
@@ -202,7 +202,7 @@ public enum DBMetrics {
     /// Content hashes of the four merged tables: equal before and after means "unchanged".
     public static func fingerprints(_ path: String) throws -> [TableFingerprint] {
         try DatabaseFile.open(path, role: "DB", access: .readOnly).read { db in
-            try Schema.contentTables.filter { try db.tableExists($0) }.map { try TableFingerprint.of($0, in: db) }
+            try Schema.contentTables.filter { try db.hasTable($0) }.map { try TableFingerprint.of($0, in: db) }
         }
     }
 }

@@ -13,7 +13,7 @@ import Testing
         #expect(FileManager.default.createFile(atPath: path + "-shm", contents: Data("junk".utf8)))
         let staging = try StagingDatabase.recreate(at: path)
         let (rows, hasState, integrity) = try staging.read { db in
-            (try db.rowCount(of: "instances"), try db.tableExists("crawl_state"), try db.integrityCheck())
+            (try db.rowCount(of: "instances"), try db.hasTable("crawl_state"), try db.integrityCheck())
         }
         #expect(rows == 0 && hasState && integrity == ["ok"])
         #expect(!FileManager.default.fileExists(atPath: path + "-shm") || (FileManager.default.contents(atPath: path + "-shm") != Data("junk".utf8)))

@@ -77,7 +77,7 @@ struct CrawlStore: Sendable {
                          resume: Bool) throws -> [(key: [String], start: Int)] {
         let now = Self.nowMs()
         return try db.write { db in
-            if !resume { try db.execute(sql: "DELETE FROM \(table)") }
+            if !resume { try db.run("DELETE FROM \(table)") }
             let keyList = keyColumns.joined(separator: ", ")
             try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS crawl_keys(a TEXT, b TEXT)")
             try db.execute(sql: "DELETE FROM crawl_keys")
@@ -86,7 +86,7 @@ struct CrawlStore: Sendable {
             }
             let match = keyColumns.count == 1 ? "k.a = \(table).\(keyColumns[0])"
                 : "k.a = \(table).\(keyColumns[0]) AND k.b = \(table).\(keyColumns[1])"
-            try db.execute(sql: "DELETE FROM \(table) WHERE NOT EXISTS (SELECT 1 FROM crawl_keys k WHERE \(match))")
+            try db.run("DELETE FROM \(table) WHERE NOT EXISTS (SELECT 1 FROM crawl_keys k WHERE \(match))")
             for (index, key) in keys.enumerated() {
                 var columns = keyColumns + ["status", "updated_at"]
                 var values: [DatabaseValueConvertible?] = key + ["pending", now]
@@ -123,7 +123,7 @@ struct CrawlStore: Sendable {
     fileprivate func setProgress(_ db: Database, table: String, keyColumns: [String], key: [String], status: String,
                                  nextStart: Int, error: FetchError? = nil) throws {
         let now = Self.nowMs()
-        try db.execute(sql: Self.progressUpdate(table: table, keyColumns: keyColumns),
+        try db.run(Self.progressUpdate(table: table, keyColumns: keyColumns),
                        arguments: StatementArguments([status, nextStart, now] as [any DatabaseValueConvertible] + key))
         if table == "video_crawl_progress" {
             try db.execute(sql: """

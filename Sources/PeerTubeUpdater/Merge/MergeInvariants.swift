@@ -54,18 +54,18 @@ public struct MergeInvariants: Sendable, Equatable, Codable {
         let frozen = nonKey.filter { beforeColumns.contains($0) && !updated.contains($0) }
 
         func join(_ left: String, _ right: String) -> String {
-            rule.keys.map { "\(left).\($0.quotedDatabaseIdentifier) = \(right).\($0.quotedDatabaseIdentifier)" }
+            rule.keys.map { "\(left).\($0.sqlIdentifier) = \(right).\($0.sqlIdentifier)" }
                 .joined(separator: " AND ")
         }
         func differs(_ columns: [String], _ left: String, _ right: String) -> String {
-            columns.isEmpty ? "0" : columns.map { "\(left).\($0.quotedDatabaseIdentifier) IS NOT \(right).\($0.quotedDatabaseIdentifier)" }
+            columns.isEmpty ? "0" : columns.map { "\(left).\($0.sqlIdentifier) IS NOT \(right).\($0.sqlIdentifier)" }
                 .joined(separator: " OR ")
         }
         func count(_ sql: String) throws -> Int { try Int.fetchOne(db, sql: sql) ?? 0 }
         let main = db.qualified(table, in: "main")
         let before = db.qualified(table, in: "before")
         let staging = db.qualified(table, in: "staging")
-        let firstKey = rule.keys[0].quotedDatabaseIdentifier
+        let firstKey = rule.keys[0].sqlIdentifier
 
         let changed = try count("""
             SELECT count(*) FROM \(before) AS b LEFT JOIN \(main) AS a ON \(join("a", "b"))

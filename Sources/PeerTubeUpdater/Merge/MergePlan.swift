@@ -16,8 +16,8 @@ struct MergePlan {
             MergeRuleError(source: rules.source, message: "table \(rule.table): \(message)")
         }
         steps = try rules.rules.map { rule in
-            guard try db.tableExists(rule.table, in: "main") else { throw fail(rule, "missing in prod DB") }
-            guard try db.tableExists(rule.table, in: stagingSchema) else { throw fail(rule, "missing in staging DB") }
+            guard try db.hasTable(rule.table, in: "main") else { throw fail(rule, "missing in prod DB") }
+            guard try db.hasTable(rule.table, in: stagingSchema) else { throw fail(rule, "missing in staging DB") }
             let prodColumns = try db.columnNames(of: rule.table, in: "main")
             let stagingColumns = Set(try db.columnNames(of: rule.table, in: stagingSchema))
             let shared = prodColumns.filter(stagingColumns.contains)
@@ -59,8 +59,8 @@ struct MergePlan {
     /// `updateColumns`: those an existing prod row takes from staging (none for INSERT_ONLY).
     private static func sql(rule: MergeRule, columns: [String], updateColumns: [String],
                             stagingSchema: String, db: Database) -> String {
-        let list = columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
-        let keys = rule.keys.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+        let list = columns.map(\.sqlIdentifier).joined(separator: ", ")
+        let keys = rule.keys.map(\.sqlIdentifier).joined(separator: ", ")
         // `WHERE true` keeps SQLite's parser from reading ON CONFLICT as a join constraint.
         var sql = """
             INSERT INTO \(db.qualified(rule.table, in: "main")) (\(list))
@@ -70,7 +70,7 @@ struct MergePlan {
         if updateColumns.isEmpty {
             sql += " NOTHING"
         } else {
-            let quoted = updateColumns.map(\.quotedDatabaseIdentifier)
+            let quoted = updateColumns.map(\.sqlIdentifier)
             let assignments = quoted.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
             // Rows already equal to staging's are left alone: `affected` counts real changes only.
             let differs = quoted.map { "\($0) IS NOT excluded.\($0)" }.joined(separator: " OR ")

@@ -13,17 +13,33 @@ public struct TableMergeResult: Sendable, Equatable, Codable {
     public var durationMs: Int
 }
 
-/// A merge that failed and was rolled back: prod is as it was before.
+/// A merge that failed. `rolledBack` is what was observed, not assumed: no commit reached prod while
+/// the merge ran and no transaction was left open, so prod is as it was before.
 public struct MergeFailure: Error, CustomStringConvertible {
     public var table: String
     public var strategy: MergeStrategy?
     public var detail: String
+    public var rolledBack: Bool
+
     public var description: String {
-        "merge rolled back, prod unchanged: table \(table)\(strategy.map { " (\($0.rawValue))" } ?? ""): \(detail)"
+        let place = "table \(table)\(strategy.map { " (\($0.rawValue))" } ?? "")"
+        return rolledBack
+            ? "merge rolled back, prod unchanged: \(place): \(detail)"
+            : "merge failed and prod was NOT rolled back cleanly (a commit happened during the merge): \(place): \(detail)"
     }
 }
 
-/// Staging → prod (DESIGN §1 stage 8): every rule in ONE `BEGIN IMMEDIATE` transaction, so prod
+/// Counts the commits on a connection (commit and rollback notices reach every observer, so it asks
+/// for no change events and costs nothing per row).
+private final class CommitWatch: TransactionObserver {
+    var commits = 0
+    func observes(eventsOfKind eventKind: DatabaseEventKind) -> Bool { false }
+    func databaseDidChange(with event: DatabaseEvent) {}
+    func databaseDidCommit(_ db: Database) { commits += 1 }
+    func databaseDidRollback(_ db: Database) {}
+}
+
+/// Staging → prod: every rule in ONE `BEGIN IMMEDIATE` transaction, so prod
 /// either gets all of staging's rows or none. This is the only code that writes prod's content.
 public enum StagingMerge {
     static let stagingAlias = "staging"
@@ -36,6 +52,9 @@ public enum StagingMerge {
             let plan = try MergePlan(rules: rules, db: db, stagingSchema: stagingAlias)
             var results: [TableMergeResult] = []
             var current: MergePlan.Step?
+            let watch = CommitWatch()
+            db.add(transactionObserver: watch, extent: .observerLifetime)
+            defer { db.remove(transactionObserver: watch) }
             do {
                 try db.inTransaction(.immediate) {
                     for step in plan.steps {
@@ -49,7 +68,8 @@ public enum StagingMerge {
                 // No current step: the transaction itself could not begin (another writer held prod
                 // past the busy timeout).
                 throw MergeFailure(table: current?.rule.table ?? "(begin transaction)", strategy: current?.rule.strategy,
-                                   detail: error.message ?? "\(error.resultCode)")
+                                   detail: error.message ?? "\(error.resultCode)",
+                                   rolledBack: watch.commits == 0 && !db.isInsideTransaction)
             }
             for r in results {
                 logger.info("merged table=\(r.table) strategy=\(r.strategy.rawValue) rows_before=\(r.rowsBefore) rows_after=\(r.rowsAfter) affected=\(r.inserted + r.updated) inserted=\(r.inserted) updated=\(r.updated) (\(r.durationMs)ms)")
@@ -61,7 +81,7 @@ public enum StagingMerge {
     private static func apply(_ step: MergePlan.Step, db: Database) throws -> TableMergeResult {
         let clock = ContinuousClock.now
         let before = try db.rowCount(of: step.rule.table, in: "main")
-        try db.execute(sql: step.sql)
+        try db.run(step.sql)
         let affected = db.changesCount
         let after = try db.rowCount(of: step.rule.table, in: "main")
         return TableMergeResult(table: step.rule.table, strategy: step.rule.strategy,
@@ -77,7 +97,7 @@ public enum StagingMerge {
         return try prod.withAttached(stagingPath, as: stagingAlias) { db in
             var counts: [String: Int] = [:]
             for rule in rules.rules
-            where try db.tableExists(rule.table, in: "main") && db.tableExists(rule.table, in: stagingAlias) {
+            where try db.hasTable(rule.table, in: "main") && db.hasTable(rule.table, in: stagingAlias) {
                 counts[rule.table] = try db.newKeyCount(in: rule.table, keys: rule.keys,
                                                         from: stagingAlias, against: "main")
             }

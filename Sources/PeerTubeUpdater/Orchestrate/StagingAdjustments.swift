@@ -31,7 +31,7 @@ enum StagingAdjustments {
         let staging = try DatabaseFile.open(stagingPath, role: "staging DB", access: .readWrite)
         return try staging.withAttached(prodPath, as: "prod") { db in
             try db.execute(sql: Schema.videoEmbeddingsTable)
-            guard try db.tableExists("video_embeddings", in: "prod"),
+            guard try db.hasTable("video_embeddings", in: "prod"),
                   let row = try Row.fetchOne(db, sql: """
                     SELECT video_id, instance_domain, embedding, embedding_dim, model_name, created_at
                     FROM prod.video_embeddings ORDER BY rowid LIMIT 1

@@ -36,7 +36,7 @@ public enum PopularityRecompute {
             try DatabaseFile.requireTables(["videos"], in: db, role: "prod DB", path: dbPath)
             try ensureColumn(db)
             let filter = selection == .incremental ? "WHERE popularity IS NULL OR popularity = 0" : ""
-            try db.execute(sql: "UPDATE videos SET popularity = \(scoreSQL) \(filter)",
+            try db.run("UPDATE videos SET popularity = \(scoreSQL) \(filter)",
                            arguments: ["w": likeWeight, "now": nowMs])
             return db.changesCount
         }

@@ -67,7 +67,7 @@ public enum DatabaseFile {
     /// there), naming the first one missing.
     public static func requireTables(_ tables: [String], in db: Database, schema: String? = nil,
                                      role: String, path: String) throws {
-        for table in tables where try !db.tableExists(table, in: schema) {
+        for table in tables where try !db.hasTable(table, in: schema) {
             throw StorageError.missingTable(role: role, path: path, table: table)
         }
     }

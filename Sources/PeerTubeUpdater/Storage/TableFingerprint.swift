@@ -17,7 +17,7 @@ public struct TableFingerprint: Equatable, Hashable, Sendable, CustomStringConve
         // WITHOUT ROWID tables refuse `rowid`; they are ordered by their primary key instead.
         let hasRowID = (try? db.makeStatement(sql: "SELECT rowid FROM \(name) LIMIT 0")) != nil
         let order = hasRowID ? "rowid"
-            : try db.primaryKey(table, in: schema).columns.map(\.quotedDatabaseIdentifier).joined(separator: ", ")
+            : try db.primaryKeyColumns(of: table, in: schema).map(\.sqlIdentifier).joined(separator: ", ")
         let select = hasRowID ? "rowid, *" : "*"
         var hasher = FNV1a64()
         var count = 0
