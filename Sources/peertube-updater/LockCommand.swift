@@ -15,7 +15,7 @@ struct LockCommand: ParsableCommand {
 
         func run() throws {
             let path = prod.lockPath
-            switch RunLock.state(at: path) {
+            switch RunLock.state(at: path, guarding: prod.prodPath) {
             case .free: print("free: \(path)")
             case .held(let pid): print("held by pid \(pid.map(String.init) ?? "unknown"): \(path)")
             case .stale(let pid): print("stale (pid \(pid.map(String.init) ?? "unknown") is gone; the next run takes it over): \(path)")
@@ -36,7 +36,7 @@ struct LockCommand: ParsableCommand {
         func run() throws {
             guard let executable = command.first else { throw ValidationError("name a command after --") }
             let logger = try log.makeLogger("lock")
-            let status = try RunLock.withLock(at: prod.lockPath, logger: logger) { () throws -> Int32 in
+            let status = try RunLock.withLock(at: prod.lockPath, guarding: prod.prodPath, logger: logger) { () throws -> Int32 in
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
                 process.arguments = [executable] + command.dropFirst()

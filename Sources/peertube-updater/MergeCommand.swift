@@ -34,7 +34,7 @@ struct MergeCommand: ParsableCommand {
             }
             return
         }
-        try RunLock.withLock(at: prod.lockPath, logger: logger) {
+        try RunLock.withLock(at: prod.lockPath, guarding: prod.prodPath, logger: logger) {
             _ = try StagingMerge.run(prodPath: prod.prodPath, stagingPath: staging.stagingPath, rules: ruleSet, logger: logger)
         }
     }

@@ -36,7 +36,7 @@ struct PopularityCommand: ParsableCommand {
         let defaults = UpdaterDefaults()
         let path = db ?? defaults.prodDB
         let selection: PopularityRecompute.Selection = mode == .reset ? .reset : .incremental
-        try RunLock.withLock(at: lockFile ?? defaults.lockFile(forProd: path), logger: logger) {
+        try RunLock.withLock(at: lockFile ?? defaults.lockFile(forProd: path), guarding: path, logger: logger) {
             _ = try PopularityRecompute.run(dbPath: path, selection: selection, likeWeight: likeWeight, logger: logger)
         }
     }

@@ -47,6 +47,51 @@ import Testing
         #expect(RunLock.state(at: lock) == .free)
     }
 
+    /// Every alias of prod meets the lock that its real path holds: a symlink to the file, a path
+    /// through a symlinked folder, a hard link, a relative path. Each merge through one is refused and
+    /// prod is unchanged; after the release, a merge through an alias runs.
+    @Test func everyAliasOfProdSharesOneLock() throws {
+        let fixture = try MergeFixture()
+        let fm = FileManager.default
+        let aliases = fixture.dir.path("aliases")
+        try fm.createDirectory(atPath: aliases, withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: aliases + "/prod-link.db", withDestinationPath: fixture.prod)
+        try fm.createSymbolicLink(atPath: aliases + "/folder-link", withDestinationPath: fixture.dir.path(""))
+        try fm.linkItem(atPath: fixture.prod, toPath: aliases + "/hard-link.db")
+        // From the working directory up to / and down again.
+        let depth = fm.currentDirectoryPath.split(separator: "/").count
+        let relative = String(repeating: "../", count: depth) + fixture.prod.drop { $0 == "/" }
+        let paths = [aliases + "/prod-link.db", aliases + "/folder-link/prod.db", aliases + "/hard-link.db",
+                     aliases + "/../prod.db", relative]
+
+        let release = fixture.dir.path("release")
+        let holder = try startUpdater(["lock", "hold", "--prod-db", fixture.prod, "--",
+                                       "sh", "-c", "while [ ! -e '\(release)' ]; do sleep 0.02; done"])
+        let lock = UpdaterDefaults().lockFile(forProd: fixture.prod)
+        let deadline = Date().addingTimeInterval(30)
+        while RunLock.state(at: lock) != .held(pid: holder.process.processIdentifier), Date() < deadline, holder.process.isRunning {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        let before = try fingerprints(fixture.prod)
+        for alias in paths {
+            let refused = try runUpdater(["merge", "--prod-db", alias, "--staging-db", fixture.staging])
+            #expect(refused.status != 0, "\(alias)")
+            #expect(refused.stderr.contains("another updater run is active"), "\(alias): \(refused.stderr)")
+            #expect(RunLock.state(at: UpdaterDefaults().lockFile(forProd: alias), guarding: alias) != .free, "\(alias)")
+        }
+        // Symlinks name the same lock file as the real path; a hard link has its own, and meets the
+        // holder at prod's inode.
+        #expect(UpdaterDefaults().lockFile(forProd: aliases + "/folder-link/prod.db") == lock)
+        #expect(UpdaterDefaults().lockFile(forProd: aliases + "/prod-link.db") == lock)
+        #expect(try fingerprints(fixture.prod) == before)
+
+        #expect(fm.createFile(atPath: release, contents: nil))
+        #expect(holder.wait().status == 0)
+        let merged = try runUpdater(["merge", "--prod-db", aliases + "/hard-link.db", "--staging-db", fixture.staging])
+        #expect(merged.status == 0, "\(merged.stderr)")
+        #expect(try fingerprints(fixture.prod) != before)
+    }
+
     @Test func aStaleLockIsTakenOverWithAWarning() throws {
         let fixture = try MergeFixture()
         let lock = fixture.dir.path("prod.lock")

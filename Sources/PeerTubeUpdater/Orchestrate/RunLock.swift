@@ -6,10 +6,13 @@ import Glibc
 
 public enum RunLockError: Error, CustomStringConvertible, Equatable {
     case busy(pid: Int32?, path: String)
+    /// Another run holds the prod file itself, reached through another path (a symlink, a hard link).
+    case prodBusy(prod: String)
     case io(path: String, operation: String, errno: Int32)
 
     public var description: String {
         switch self {
+        case let .prodBusy(prod): return "another updater run is active on prod \(prod) (it holds the same file through another path)"
         case let .busy(pid?, path): return "another updater run is active (pid \(pid)); lock file \(path)"
         case let .busy(nil, path): return "another updater run is active; lock file \(path)"
         case let .io(path, operation, code): return "lock file \(path): \(operation) failed: \(String(cString: strerror(code)))"
@@ -17,7 +20,14 @@ public enum RunLockError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// The single-run lock (DESIGN §1 stage 0): a file created exclusively, holding the owner's PID.
+/// The single-run lock: a file created exclusively, holding the owner's PID, and an exclusive
+/// `flock` on the prod file it guards.
+///
+/// The prod flock keys the lock on the file's identity (device and inode), so every alias of prod —
+/// a relative or absolute path, a symlinked file or folder, a hard link — meets the same lock even
+/// where the lock files differ. (SQLite locks with `fcntl`, which never conflicts with `flock`, so
+/// readers and the run's own connections are unaffected.) The default lock file lives beside the
+/// canonical prod path (`UpdaterDefaults.lockFile`), so aliases share it too.
 ///
 /// The owner also holds an advisory `flock` on the file for as long as it runs. The kernel drops that
 /// lock when the process dies, however it dies (SIGKILL, OOM), so "is the holder alive?" is answered
@@ -28,17 +38,50 @@ public enum RunLockError: Error, CustomStringConvertible, Equatable {
 public final class RunLock: @unchecked Sendable {
     public let path: String
     private var fd: Int32
+    private var prodFD: Int32
     private let mutex = NSLock()
 
-    private init(path: String, fd: Int32) {
+    private init(path: String, fd: Int32, prodFD: Int32) {
         self.path = path
         self.fd = fd
+        self.prodFD = prodFD
     }
 
     deinit { release() }
 
-    /// Takes the lock at `path` or throws `RunLockError.busy`.
-    public static func acquire(at path: String, logger: Logger) throws -> RunLock {
+    /// Takes the lock at `path`, and the flock of `prod` when that file exists.
+    ///
+    /// - Throws: `RunLockError.busy` when another run holds the lock file, `.prodBusy` when another
+    ///   run holds prod through another path, `.io` when a file cannot be created, opened or locked.
+    public static func acquire(at path: String, guarding prod: String? = nil, logger: Logger) throws -> RunLock {
+        let prodFD = try prod.map(lockProdFile) ?? -1
+        do {
+            let lock = try acquireFile(at: path, logger: logger)
+            lock.prodFD = prodFD
+            return lock
+        } catch {
+            if prodFD >= 0 { close(prodFD) }
+            throw error
+        }
+    }
+
+    /// An exclusive flock on the prod file (-1 when it does not exist yet: nothing to guard).
+    private static func lockProdFile(_ prod: String) throws -> Int32 {
+        let fd = open(prod, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return -1 }
+            throw RunLockError.io(path: prod, operation: "open", errno: errno)
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            close(fd)
+            if code == EWOULDBLOCK { throw RunLockError.prodBusy(prod: prod) }
+            throw RunLockError.io(path: prod, operation: "flock", errno: code)
+        }
+        return fd
+    }
+
+    private static func acquireFile(at path: String, logger: Logger) throws -> RunLock {
         // A few rounds at most: each retry means another process released or replaced the file
         // between two of our system calls.
         for _ in 0..<8 {
@@ -71,16 +114,19 @@ public final class RunLock: @unchecked Sendable {
                 }
                 logger.warning("taking over stale lock \(path) (pid \(holder.map(String.init) ?? "unknown") is not running)")
             }
-            let lock = RunLock(path: path, fd: fd)
+            let lock = RunLock(path: path, fd: fd, prodFD: -1)
             try lock.writePID()
             return lock
         }
         throw RunLockError.busy(pid: nil, path: path)
     }
 
-    /// Runs `body` under the lock at `path`, releasing it on every exit path.
-    public static func withLock<T>(at path: String, logger: Logger, _ body: () throws -> T) throws -> T {
-        let lock = try acquire(at: path, logger: logger)
+    /// Runs `body` under the lock at `path` (and on `prod`), releasing it on every exit path.
+    ///
+    /// - Throws: what `acquire` throws, and what `body` throws.
+    public static func withLock<T>(at path: String, guarding prod: String? = nil, logger: Logger,
+                                   _ body: () throws -> T) throws -> T {
+        let lock = try acquire(at: path, guarding: prod, logger: logger)
         defer { lock.release() }
         return try body()
     }
@@ -94,6 +140,8 @@ public final class RunLock: @unchecked Sendable {
         if Self.sameFile(fd, path) { unlink(path) }
         close(fd)
         fd = -1
+        if prodFD >= 0 { close(prodFD) }
+        prodFD = -1
     }
 
     private func writePID() throws {
@@ -111,8 +159,21 @@ public final class RunLock: @unchecked Sendable {
         case stale(pid: Int32?)
     }
 
-    /// The lock's state, read without changing anything.
-    public static func state(at path: String) -> State {
+    /// The lock's state, read without changing anything: the lock file's, or held when another run
+    /// holds `prod` through another path.
+    public static func state(at path: String, guarding prod: String? = nil) -> State {
+        if let prod {
+            let fd = open(prod, O_RDONLY | O_CLOEXEC)
+            if fd >= 0 {
+                defer { close(fd) }
+                if flock(fd, LOCK_SH | LOCK_NB) != 0 { return .held(pid: nil) }
+                flock(fd, LOCK_UN)
+            }
+        }
+        return lockFileState(at: path)
+    }
+
+    private static func lockFileState(at path: String) -> State {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .free }
         defer { close(fd) }

@@ -8,7 +8,7 @@ import Foundation
 /// | data folder | `data` | `PEERTUBE_UPDATER_DATA_DIR` |
 /// | prod DB | `<data>/whitelist.db` | `PEERTUBE_UPDATER_PROD_DB` |
 /// | staging DB | `<data>/staging-worker.db` | `PEERTUBE_UPDATER_STAGING_DB` |
-/// | lock file | `<prod DB>.updater.lock` | `PEERTUBE_UPDATER_LOCK_FILE` |
+/// | lock file | `<canonical prod DB path>.updater.lock` | `PEERTUBE_UPDATER_LOCK_FILE` |
 /// | ANN index | `<data>/whitelist-video-embeddings.faiss` | `PEERTUBE_UPDATER_INDEX_PATH` |
 /// | ANN meta | `<index>.json` | `PEERTUBE_UPDATER_INDEX_META_PATH` |
 /// | similarity cache | `<data>/similarity-cache.db` | `PEERTUBE_UPDATER_SIMILARITY_DB` |
@@ -46,8 +46,23 @@ public struct UpdaterDefaults: Sendable {
         value("PEERTUBE_UPDATER_INDEX_META_PATH") ?? "\(index ?? indexPath).json"
     }
 
-    /// The lock guarding `prodDB` (the default prod unless another is named).
+    /// The lock guarding `prodDB` (the default prod unless another is named), beside prod's canonical
+    /// path: every alias of one prod file (symlinks to it or to its folder) names the same lock.
     public func lockFile(forProd prod: String? = nil) -> String {
-        value("PEERTUBE_UPDATER_LOCK_FILE") ?? "\(prod ?? prodDB).updater.lock"
+        value("PEERTUBE_UPDATER_LOCK_FILE") ?? "\(Self.canonicalPath(prod ?? prodDB)).updater.lock"
+    }
+
+    /// `path` with symlinks, `.` and `..` resolved: the file's own path if it exists, else its
+    /// folder's canonical path and its name, else `path` unchanged.
+    public static func canonicalPath(_ path: String) -> String {
+        if let resolved = realpath(path, nil) {
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().path
+        guard let resolved = realpath(folder, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved) + "/" + url.lastPathComponent
     }
 }

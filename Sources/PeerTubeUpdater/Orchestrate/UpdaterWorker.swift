@@ -32,7 +32,7 @@ public enum UpdaterWorker {
         let embedder = try SentenceEmbedder(modelDirectory: options.modelDirectory, device: options.gpu ? .cuda : .cpu)
         let service = options.service.enabled ? try ServiceControl(settings: options.service) : nil
 
-        let lock = try RunLock.acquire(at: options.lockFile, logger: logger)
+        let lock = try RunLock.acquire(at: options.lockFile, guarding: options.prodDB, logger: logger)
         let guardRail = ExitGuard(lock: lock, service: service, logger: logger)
         let signals = SignalWatch(guardRail)
         defer {
