@@ -44,6 +44,15 @@ struct OneLineError: Error, CustomStringConvertible {
     let description: String
     init(_ error: Error) {
         description = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }.joined(separator: " ")
+            .filter { !$0.isEmpty }.joined(separator: " ").escapedForLog
+    }
+
+    /// What the CLI prints for `error`: argument-parser's own outcomes (help, exit codes, usage
+    /// errors) as they are, every other error as one escaped line.
+    static func forCommandLine(_ error: Error) -> Error {
+        switch error {
+        case is CleanExit, is ExitCode, is ValidationError: error
+        default: OneLineError(error)
+        }
     }
 }

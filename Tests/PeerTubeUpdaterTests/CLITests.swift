@@ -32,6 +32,38 @@ import Testing
         #expect(try fingerprints(fixture.prod) == before)
     }
 
+    /// Whitelist entries are quoted in log lines and errors: a newline cannot forge a line, an escape
+    /// sequence cannot reach the terminal, on stdout and in the log file alike.
+    @Test func textFromInputFilesIsEscapedInLogsAndErrors() throws {
+        let dir = try TempDir()
+        let forged = "evil.example\n2026-01-01T00:00:00.000Z INFO  instances: FORGED LINE"
+        let whitelist = dir.path("whitelist.json")
+        let entries = [forged, "\u{1b}[31mred.example\u{1b}[0m", "bidi\u{202e}txt.example", "\r\rcarriage", "peertube.tv"]
+        try JSONSerialization.data(withJSONObject: entries).write(to: URL(fileURLWithPath: whitelist))
+        let log = dir.path("crawl.log")
+        let result = try runUpdater(["crawl", "instances", "--db", dir.path("staging.db"), "--whitelist-url", whitelist, "--log-file", log])
+        #expect(result.status == 0, "\(result.stderr)")
+        let logText = try String(contentsOfFile: log, encoding: .utf8)
+        for output in [result.stdout, logText] {
+            let lines = output.split(separator: "\n", omittingEmptySubsequences: true)
+            #expect(!lines.isEmpty)
+            for line in lines {
+                #expect(line.wholeMatch(of: /\d{4}-\d\d-\d\dT[0-9:.]+Z (INFO |WARNI|ERROR|NOTIC|DEBUG|TRACE|CRITI).*/) != nil, "forged or broken line: \(line)")
+                #expect(!line.contains("\u{1b}") && !line.contains("\r") && !line.contains("\u{202e}"), "\(line)")
+            }
+            #expect(!lines.contains { $0.hasPrefix("2026-01-01T00:00:00.000Z") })
+            #expect(output.contains(#"evil.example\n2026-01-01T00:00:00.000Z INFO  instances: FORGED LINE"#) || output.contains("rejected"))
+        }
+        #expect(logText.contains(#"\u{1b}[31mred.example"#), "\(logText)")
+
+        // An error that quotes the input: one line on stderr, escaped.
+        let bad = dir.path("bad\u{1b}[2J\nname.json")
+        try Data("nope\u{1b}[2J".utf8).write(to: URL(fileURLWithPath: bad))
+        let failed = try runUpdater(["crawl", "instances", "--db", dir.path("staging2.db"), "--whitelist-url", bad])
+        expectCleanFailure(failed, mentioning: #"bad\u{1b}[2J\nname.json"#)
+        #expect(!failed.stderr.contains("\u{1b}"))
+    }
+
     @Test func mergeRefusesBadRulesFilesByName() throws {
         let fixture = try MergeFixture()
         let malformed = fixture.dir.path("malformed.json")

@@ -2,7 +2,9 @@ import Foundation
 import Logging
 
 /// Plain log lines for people: `2026-11-24T20:00:00.123Z INFO  message`, written to a standard
-/// stream and, when given, appended to a log file (the worker's `worker.log`).
+/// stream and, when given, appended to a log file (the worker's `worker.log`). Messages and metadata
+/// are escaped (`escapedForLog`): one event is always exactly one line, whatever text from outside
+/// it quotes, and no control sequence reaches a terminal.
 public struct LineLogHandler: LogHandler {
     /// Where lines go. Shared by every copy of the handler so lines from concurrent tasks never
     /// interleave mid-line.
@@ -57,10 +59,10 @@ public struct LineLogHandler: LogHandler {
     public func log(event: LogEvent) {
         let stamp = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
         let level = event.level.rawValue.uppercased().padding(toLength: 5, withPad: " ", startingAt: 0)
-        var line = "\(stamp) \(level) \(event.message)"
+        var line = "\(stamp) \(level) \(event.message.description.escapedForLog)"
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         if !merged.isEmpty {
-            line += " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            line += " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)".escapedForLog }.joined(separator: " ")
         }
         sink.write(line)
     }

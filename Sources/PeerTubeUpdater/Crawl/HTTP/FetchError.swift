@@ -20,9 +20,11 @@ public struct FetchError: Error, Sendable, Equatable, CustomStringConvertible {
     public var kind: Kind
     public var message: String
 
+    /// `message` is escaped (`escapedForLog`): it quotes URLs, headers and payloads from outside, and
+    /// goes to logs, error lines and the instance rows.
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
-        self.message = message
+        self.message = message.escapedForLog
     }
 
     /// Short stable label stored with the error (`last_error` starts with it).
