@@ -25,23 +25,23 @@ public struct SmokeOptions: ParsableArguments, Sendable {
     @Flag(name: .customLong("use-systemctl"), help: "Let the worker really stop and start --service-name around the merge (needs systemd).")
     public var useSystemctl = false
 
-    @Option(name: .customLong("max-instances"), help: "Hosts taken from the instances list.")
+    @Option(name: .customLong("max-instances"), parsing: .unconditional, help: "Hosts taken from the instances list.")
     public var maxInstances = 3
-    @Option(name: .customLong("max-channels"), help: "Channels kept in the mini-prod, and the worker's --max-channels.")
+    @Option(name: .customLong("max-channels"), parsing: .unconditional, help: "Channels kept in the mini-prod, and the worker's --max-channels.")
     public var maxChannels = 30
-    @Option(name: .customLong("max-videos-pages"), help: "The worker's --max-videos-pages.")
+    @Option(name: .customLong("max-videos-pages"), parsing: .unconditional, help: "The worker's --max-videos-pages.")
     public var maxVideosPages = 1
-    @Option(name: .customLong("seed-videos-limit"), help: "Most recent videos kept in the mini-prod.")
+    @Option(name: .customLong("seed-videos-limit"), parsing: .unconditional, help: "Most recent videos kept in the mini-prod.")
     public var seedVideosLimit = 2000
-    @Option(help: "The worker's --concurrency.")
+    @Option(parsing: .unconditional, help: "The worker's --concurrency.")
     public var concurrency = 4
-    @Option(help: "The worker's --nlist (must stay below the mini-prod's embeddings).")
+    @Option(parsing: .unconditional, help: "The worker's --nlist (must stay below the mini-prod's embeddings).")
     public var nlist = 256
-    @Option(name: .customLong("timeout-ms"), help: "The worker's --timeout-ms.")
+    @Option(name: .customLong("timeout-ms"), parsing: .unconditional, help: "The worker's --timeout-ms.")
     public var timeoutMs = 5000
-    @Option(name: .customLong("max-retries"), help: "The worker's --max-retries.")
+    @Option(name: .customLong("max-retries"), parsing: .unconditional, help: "The worker's --max-retries.")
     public var maxRetries = 2
-    @Option(name: .customLong("videos-stop-after-full-pages"), help: "The worker's --videos-stop-after-full-pages.")
+    @Option(name: .customLong("videos-stop-after-full-pages"), parsing: .unconditional, help: "The worker's --videos-stop-after-full-pages.")
     public var videosStopAfterFullPages = 1
     @Option(name: .customLong("service-name"), help: "The service --use-systemctl stops and starts. Default: $PEERTUBE_UPDATER_SERVICE or peertube-browser.")
     public var serviceName: String?

@@ -32,16 +32,23 @@ struct ANNCommand: ParsableCommand {
         var indexPath: String
         @Option(name: .customLong("meta-path"), help: ArgumentHelp("Where to publish the meta JSON. Default: <index-path>.json.", valueName: "path"))
         var metaPath: String?
-        @Option(help: "Inverted lists (keep well under the number of embeddings; 39+ vectors per list).")
+        @Option(parsing: .unconditional, help: "Inverted lists. FAISS trains a list well from 39 vectors: an nlist above (training vectors ÷ 39) is refused with the value to use.")
         var nlist = 4096
-        @Option(help: "PQ sub-quantizers (must divide the dimension).")
+        @Option(parsing: .unconditional, help: "PQ sub-quantizers (must divide the dimension).")
         var m = 32
-        @Option(help: "Bits per PQ code.")
+        @Option(parsing: .unconditional, help: "Bits per PQ code.")
         var nbits = 8
-        @Option(name: .customLong("train-sample"), help: "At most this many vectors train the index.")
+        @Option(name: .customLong("train-sample"), parsing: .unconditional, help: "At most this many vectors train the index.")
         var trainSample = 200_000
         @Flag var mode: Mode = .cpu
         @OptionGroup var log: LogOptions
+
+        func validate() throws {
+            for (flag, value) in [("--nlist", nlist), ("--m", m), ("--train-sample", trainSample)] where value < 1 {
+                throw ValidationError("\(flag) \(value): must be at least 1")
+            }
+            guard (1...16).contains(nbits) else { throw ValidationError("--nbits \(nbits): must be in 1...16") }
+        }
 
         func run() throws {
             let logger = try log.makeLogger("ann")

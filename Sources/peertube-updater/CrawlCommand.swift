@@ -63,10 +63,10 @@ struct CrawlCommand: ParsableCommand {
         @OptionGroup var target: CrawlTarget
         @Option(name: .customLong("existing-db"), help: ArgumentHelp("Prod DB (read only): its videos count as known.", valueName: "path"))
         var existingDB: String?
-        @Option(name: [.customLong("stop-after-full-pages"), .customLong("videos-stop-after-full-pages")],
+        @Option(name: [.customLong("stop-after-full-pages"), .customLong("videos-stop-after-full-pages")], parsing: .unconditional,
                 help: "Stop a channel after N consecutive pages of known videos (0: never).")
         var stopAfterFullPages = 0
-        @Option(name: .customLong("max-videos-pages"), help: "Pages per channel in this run (0: no cap).")
+        @Option(name: .customLong("max-videos-pages"), parsing: .unconditional, help: "Pages per channel in this run (0: no cap).")
         var maxVideosPages = 0
         @Flag(name: .customLong("no-details"), help: "Skip GET /api/v1/videos/{uuid} for new videos (descriptions stay truncated, no tags).")
         var noDetails = false
@@ -109,9 +109,9 @@ struct CrawlCommand: ParsableCommand {
 struct CrawlTarget: ParsableArguments {
     @Option(name: [.customLong("db"), .customLong("staging-db")], help: ArgumentHelp("The staging DB. Default: $PEERTUBE_UPDATER_STAGING_DB or data/staging-worker.db.", valueName: "path"))
     var db: String?
-    @Option(name: .customLong("max-instances"), help: "Instances to crawl (0: all).")
+    @Option(name: .customLong("max-instances"), parsing: .unconditional, help: "Instances to crawl (0: all).")
     var maxInstances = 0
-    @Option(name: .customLong("max-channels"), help: "Channels stage: channels accepted; videos stage: channels crawled (0: no cap).")
+    @Option(name: .customLong("max-channels"), parsing: .unconditional, help: "Channels stage: channels accepted; videos stage: channels crawled (0: no cap).")
     var maxChannels = 0
     @Flag(inversion: .prefixedNo, help: "Keep only channels and videos not already known.")
     var newOnly = true
@@ -132,23 +132,23 @@ struct CrawlTarget: ParsableArguments {
 
 /// How the crawl talks HTTP.
 struct CrawlHTTPOptions: ParsableArguments {
-    @Option(help: "Requests in flight across all hosts.")
+    @Option(parsing: .unconditional, help: "Requests in flight across all hosts.")
     var concurrency = 4
-    @Option(name: .customLong("per-host"), help: "Requests in flight per host.")
+    @Option(name: .customLong("per-host"), parsing: .unconditional, help: "Requests in flight per host.")
     var perHost = 2
-    @Option(name: .customLong("timeout-ms"), help: "Limit per request attempt, body included.")
+    @Option(name: .customLong("timeout-ms"), parsing: .unconditional, help: "Limit per request attempt, body included.")
     var timeoutMs = 5_000
-    @Option(name: .customLong("max-retries"), help: "Retries for timeouts, network errors and 5xx (never 4xx). A 429 uses none: the host is paused for its Retry-After and then paced.")
+    @Option(name: .customLong("max-retries"), parsing: .unconditional, help: "Retries for timeouts, network errors and 5xx (never 4xx). A 429 uses none: the host is paused for its Retry-After and then paced.")
     var maxRetries = 3
-    @Option(name: .customLong("backoff-ms"), help: "First pause before a retry; doubles each time, capped at 30 s.")
+    @Option(name: .customLong("backoff-ms"), parsing: .unconditional, help: "First pause before a retry; doubles each time, capped at 30 s.")
     var backoffMs = 1_000
-    @Option(name: .customLong("retry-after-cap-ms"), help: "Longest pause honoured for one 429 (Retry-After or the window's reset).")
+    @Option(name: .customLong("retry-after-cap-ms"), parsing: .unconditional, help: "Longest pause honoured for one 429 (Retry-After or the window's reset).")
     var retryAfterCapMs = 30_000
-    @Option(name: .customLong("rate-limit-patience-ms"), help: ArgumentHelp(
+    @Option(name: .customLong("rate-limit-patience-ms"), parsing: .unconditional, help: ArgumentHelp(
         "A host answering nothing but 429 for this long is given up for the run.",
         discussion: "Each host is paced: a 429 pauses the whole host for its Retry-After, then its requests go at a learnt rate (halved at each 429, raised slowly after successes, seeded from RateLimit-* / X-RateLimit-* headers). So a rate-limited host is crawled completely at the pace it allows, and this patience bounds the crawl of a host that never lets a request through."))
     var rateLimitPatienceMs = HTTPClientOptions().rateLimitPatienceMs
-    @Option(name: .customLong("max-body-bytes"), help: "Bodies above this are refused.")
+    @Option(name: .customLong("max-body-bytes"), parsing: .unconditional, help: "Bodies above this are refused.")
     var maxBodyBytes = 8 << 20
     @Option(name: .customLong("route"), help: ArgumentHelp("HOST=ADDRESS:PORT: connect there for HOST, URL and Host header unchanged ('*' for every host). Repeatable.", valueName: "host=addr"))
     var routes: [String] = []

@@ -46,22 +46,22 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("model-dir"), help: ArgumentHelp("The model folder. Default: $PEERTUBE_UPDATER_MODEL_DIR or models/all-MiniLM-L6-v2.", valueName: "path"))
     var modelDir: String?
 
-    @Option(name: .customLong("max-instances"), help: "Instances to crawl (0: all).")
+    @Option(name: .customLong("max-instances"), parsing: .unconditional, help: "Instances to crawl (0: all).")
     var maxInstances = 0
-    @Option(name: .customLong("max-channels"), help: "Channels accepted by the channels stage and crawled by the videos stage (0: no cap).")
+    @Option(name: .customLong("max-channels"), parsing: .unconditional, help: "Channels accepted by the channels stage and crawled by the videos stage (0: no cap).")
     var maxChannels = 0
-    @Option(name: .customLong("max-videos-pages"), help: "Pages per channel (0: no cap).")
+    @Option(name: .customLong("max-videos-pages"), parsing: .unconditional, help: "Pages per channel (0: no cap).")
     var maxVideosPages = 0
-    @Option(name: [.customLong("videos-stop-after-full-pages"), .customLong("stop-after-full-pages")],
+    @Option(name: [.customLong("videos-stop-after-full-pages"), .customLong("stop-after-full-pages")], parsing: .unconditional,
             help: "Stop a channel after N consecutive pages of known videos (0: never).")
     var stopAfterFullPages = 2
     @OptionGroup var http: CrawlHTTPOptions
 
-    @Option(help: "ANN inverted lists (keep well below the number of embeddings).")
+    @Option(parsing: .unconditional, help: "ANN inverted lists (keep well below the number of embeddings).")
     var nlist = 4096
-    @Option(name: .customLong("top-k"), help: "Similar videos kept per video.")
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Similar videos kept per video.")
     var topK = 20
-    @Option(help: "Inverted lists probed per similarity query.")
+    @Option(parsing: .unconditional, help: "Inverted lists probed per similarity query.")
     var nprobe = 16
     @Flag var device: Device = .gpu
 
@@ -89,7 +89,9 @@ struct RunCommand: AsyncParsableCommand {
 
     func validate() throws {
         if useSystemctl && skipSystemctl { throw ValidationError("--use-systemctl and --skip-systemctl exclude each other") }
-        guard nlist > 0, topK > 0, nprobe > 0 else { throw ValidationError("--nlist, --top-k and --nprobe must be > 0") }
+        for (flag, value) in [("--nlist", nlist), ("--top-k", topK), ("--nprobe", nprobe)] where value < 1 {
+            throw ValidationError("\(flag) \(value): must be at least 1")
+        }
         guard maxInstances >= 0, maxChannels >= 0, maxVideosPages >= 0, stopAfterFullPages >= 0 else {
             throw ValidationError("caps cannot be negative")
         }

@@ -23,7 +23,7 @@ struct SimCommand: ParsableCommand {
                   peertube-updater crawl channels --db staging.db --route '*=127.0.0.1:PORT' --http-only
                 Faults per host come from a JSON file: {"hosts": {"tilvids.com": {"latencyMs": 20, "rateLimited": -1}}}.
                 """)
-        @Option(help: "Port on 127.0.0.1 (0: any free port).")
+        @Option(parsing: .unconditional, help: "Port on 127.0.0.1 (0: any free port).")
         var port: UInt16 = 8080
         @Option(help: ArgumentHelp("Fault configuration (JSON).", valueName: "file"))
         var faults: String?

@@ -24,9 +24,9 @@ struct SimilarityCommand: ParsableCommand {
     @Option(name: .customLong("out"), help: ArgumentHelp("The similarity cache DB to publish.", valueName: "path"))
     var out: String
     @Flag var selection: Selection = .incremental
-    @Option(name: .customLong("top-k"), help: "Neighbours kept per video.")
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Neighbours kept per video.")
     var topK = 20
-    @Option(help: "Inverted lists probed per query.")
+    @Option(parsing: .unconditional, help: "Inverted lists probed per query.")
     var nprobe = 16
     @OptionGroup var log: LogOptions
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import Testing
 @testable import PeerTubeUpdater
 
@@ -13,9 +14,10 @@ import Testing
         return path
     }
 
-    private func build(_ db: String, _ dir: TempDir, nlist: Int = 16, mode: ANNBuild.Mode = .cpu) throws -> ANNBuild.Result {
+    private func build(_ db: String, _ dir: TempDir, nlist: Int = 8, mode: ANNBuild.Mode = .cpu, fit: Bool = false,
+                       logger: Logger = quietLogger) throws -> ANNBuild.Result {
         try ANNBuild.run(dbPath: db, indexPath: dir.path("index.faiss"), metaPath: dir.path("index.faiss.json"),
-                         options: .init(nlist: nlist, mode: mode), logger: quietLogger)
+                         options: .init(nlist: nlist, mode: mode, lowerNlistToFit: fit), logger: logger)
     }
 
     @Test func theIndexReadsBackAndAgreesWithMetaAndDB() throws {
@@ -30,7 +32,7 @@ import Testing
         #expect(index.count == 1500 && meta.total == 1500 && result.meta == meta)
         #expect(Set(index.storedIDs) == rowids)
         #expect(meta.indexType == "IVFPQ" && meta.idSource == "video_embeddings.rowid" && meta.acceleration == "cpu")
-        #expect(meta.embeddingDim == 384 && meta.nlist == 16 && meta.m == 32 && meta.nbits == 8 && meta.normalized)
+        #expect(meta.embeddingDim == 384 && meta.nlist == 8 && meta.m == 32 && meta.nbits == 8 && meta.normalized)
 
         // Every stored vector finds itself first: ids map to the right rows.
         let probe = try DatabaseFile.open(db, role: "test", access: .readOnly).read { db in
@@ -61,7 +63,11 @@ import Testing
         let published = try Data(contentsOf: URL(fileURLWithPath: dir.path("index.faiss")))
         let meta = try Data(contentsOf: URL(fileURLWithPath: dir.path("index.faiss.json")))
 
-        #expect(throws: ANNError.nlistTooLarge(nlist: 601, vectors: 600)) { try build(db, dir, nlist: 601) }
+        #expect(throws: ANNError.nlistTooLarge(nlist: 601, vectors: 600, usable: 15)) { try build(db, dir, nlist: 601) }
+        // Just under the vector count, or just over 600 ÷ 39: refused too, with the value to use.
+        #expect(throws: ANNError.nlistTooLarge(nlist: 599, vectors: 600, usable: 15)) { try build(db, dir, nlist: 599) }
+        #expect(throws: ANNError.nlistTooLarge(nlist: 16, vectors: 600, usable: 15)) { try build(db, dir, nlist: 16) }
+        #expect("\(ANNError.nlistTooLarge(nlist: 16, vectors: 600, usable: 15))".hasSuffix("use --nlist 15 or less"))
         #expect(throws: GPUUnavailable.self) { try build(db, dir, mode: .gpu) }
         let empty = dir.path("empty.db")
         try makeDatabase(at: empty, prod: true)
@@ -82,6 +88,20 @@ import Testing
         #expect(try FaissIndex.read(dir.path("index.faiss")).count == 450)
         #expect(try FaissIndex.read(dir.path("index.faiss.prev")).count == 500)
         #expect(try ANNMeta.read(dir.path("index.faiss.json.prev")).total == 500)
+    }
+
+    /// The worker's build lowers an nlist (and nbits) its vectors cannot train, says so, and records
+    /// what it built.
+    @Test func theWorkerLowersNlistAndNbitsToWhatTheDataTrains() throws {
+        let dir = try TempDir()
+        let db = try prod(200, in: dir)
+        let log = CapturedLog()
+        let result = try build(db, dir, nlist: 200, fit: true, logger: log.logger)
+        #expect(result.meta.nlist == 5 && result.meta.nbits == 7 && result.meta.total == 200)
+        #expect(try ANNMeta.read(dir.path("index.faiss.json")).nlist == 5)
+        #expect(log.lines.contains { $0.contains("--nlist 200 lowered to 5") }, "\(log.lines)")
+        #expect(log.lines.contains { $0.contains("--nbits 8 lowered to 7") })
+        #expect(throws: ANNError.self) { try build(db, dir, nlist: 5) }  // nbits 8 for 200 vectors: refused without fit
     }
 
     @Test func aCorruptIndexIsAnErrorNotACrash() throws {

@@ -47,13 +47,15 @@ struct TopicCorpus {
         }
     }
 
-    func buildIndex() throws {
-        _ = try ANNBuild.run(dbPath: prod, indexPath: index, metaPath: index + ".json", options: .init(nlist: 16), logger: quietLogger)
+    /// As the worker builds it: an nlist the data cannot train is lowered.
+    func buildIndex(nlist: Int = 16) throws {
+        _ = try ANNBuild.run(dbPath: prod, indexPath: index, metaPath: index + ".json",
+                             options: .init(nlist: nlist, lowerNlistToFit: true), logger: quietLogger)
     }
 
-    func precompute(_ selection: SimilarityPrecompute.Selection, out: String? = nil) throws -> SimilarityPrecompute.Result {
+    func precompute(_ selection: SimilarityPrecompute.Selection, out: String? = nil, nprobe: Int = 16) throws -> SimilarityPrecompute.Result {
         try SimilarityPrecompute.run(dbPath: prod, indexPath: index, outPath: out ?? cache,
-                                     options: .init(selection: selection), logger: quietLogger)
+                                     options: .init(selection: selection, nprobe: nprobe), logger: quietLogger)
     }
 
     /// Cached lists by video id (one host here), neighbours in rank order.
@@ -77,6 +79,22 @@ struct TopicCorpus {
 }
 
 @Suite struct SimilarityTests {
+    /// Every list holds min(top-k, N − 1) neighbours, however few vectors there are and however the
+    /// probed lists fall: tiny prods, and skewed data searched with one probe of many lists.
+    @Test(arguments: [(videos: 12, nlist: 16, nprobe: 16), (videos: 30, nlist: 16, nprobe: 16), (videos: 2_600, nlist: 64, nprobe: 1)])
+    func everyListIsFull(videos: Int, nlist: Int, nprobe: Int) throws {
+        let corpus = try TopicCorpus()
+        try corpus.add(0..<videos)
+        try corpus.buildIndex(nlist: nlist)
+        _ = try corpus.precompute(.reset, nprobe: nprobe)
+        let lists = try corpus.lists()
+        #expect(lists.count == videos)
+        let wanted = min(20, videos - 1)
+        let short = lists.filter { $0.value.count != wanted }
+        #expect(short.count == 0, "\(short.count) lists not of \(wanted): \(short.prefix(3).map { "\($0.key): \($0.value.count)" })")
+        #expect(lists.allSatisfy { !$0.value.contains($0.key) && Set($0.value).count == $0.value.count })
+    }
+
     @Test func fullPrecomputeIsAccurateAndOnTopic() throws {
         let corpus = try TopicCorpus()
         try corpus.add(0..<1200)

@@ -4,22 +4,22 @@ import Logging
 
 public enum ANNError: Error, CustomStringConvertible, Equatable {
     case noEmbeddings(path: String)
-    case nlistTooLarge(nlist: Int, vectors: Int)
+    case nlistTooLarge(nlist: Int, vectors: Int, usable: Int)
     case badParameters(String)
 
     public var description: String {
         switch self {
         case .noEmbeddings(let path):
             return "ANN build: \(path) holds no usable embeddings"
-        case let .nlistTooLarge(nlist, vectors):
-            return "ANN build: --nlist \(nlist) is larger than the \(vectors) embeddings to index; use --nlist \(max(1, vectors / 39)) or less"
+        case let .nlistTooLarge(nlist, vectors, usable):
+            return "ANN build: --nlist \(nlist) needs \(nlist * ANNBuild.pointsPerListWanted) training vectors (FAISS wants \(ANNBuild.pointsPerListWanted) per list) but \(vectors) are available; use --nlist \(usable) or less"
         case .badParameters(let message):
             return "ANN build: \(message)"
         }
     }
 }
 
-/// The meta JSON written beside the index (DESIGN §2). `total` equals the vectors in the index.
+/// The meta JSON written beside the index. `total` equals the vectors in the index.
 public struct ANNMeta: Codable, Equatable, Sendable {
     public var builtAt: String
     public var total: Int
@@ -43,7 +43,7 @@ public struct ANNMeta: Codable, Equatable, Sendable {
     }
 }
 
-/// DESIGN §1 stage 10: a full rebuild of the FAISS IVF-PQ index over prod's embeddings (inner
+/// A full rebuild of the FAISS IVF-PQ index over prod's embeddings (inner
 /// product on L2-normalised vectors, ids = `video_embeddings.rowid`), published atomically.
 public enum ANNBuild {
     public enum Mode: String, Sendable { case cpu, gpu }
@@ -55,8 +55,13 @@ public enum ANNBuild {
         public var trainSample = 200_000
         public var batchSize = 5_000
         public var mode: Mode = .cpu
-        public init(nlist: Int, m: Int = 32, nbits: Int = 8, trainSample: Int = 200_000, mode: Mode = .cpu) {
+        /// An nlist (or nbits) the training vectors cannot train well is lowered to the largest one they
+        /// can (with a warning) instead of refused: the worker's choice, so a small prod still gets an index.
+        public var lowerNlistToFit = false
+        public init(nlist: Int, m: Int = 32, nbits: Int = 8, trainSample: Int = 200_000, mode: Mode = .cpu,
+                    lowerNlistToFit: Bool = false) {
             self.nlist = nlist
+            self.lowerNlistToFit = lowerNlistToFit
             self.m = m
             self.nbits = nbits
             self.trainSample = trainSample
@@ -80,8 +85,11 @@ public enum ANNBuild {
         case indexWritten
     }
 
-    /// FAISS warns below this many training points per list.
-    static let pointsPerListWanted = 39
+    /// FAISS warns below this many training points per list (and trains coarse lists).
+    public static let pointsPerListWanted = 39
+
+    /// The largest nlist `trainingVectors` train well.
+    public static func usableNlist(trainingVectors: Int) -> Int { max(1, trainingVectors / pointsPerListWanted) }
 
     public static func run(dbPath: String, indexPath: String, metaPath: String, options: Options,
                            logger: Logger, checkpoint: (Checkpoint) throws -> Void = { _ in }) throws -> Result {
@@ -99,20 +107,37 @@ public enum ANNBuild {
         guard scan.dimension % options.m == 0 else {
             throw ANNError.badParameters("--m \(options.m) does not divide the embedding dimension \(scan.dimension)")
         }
-        guard options.nlist <= scan.valid else { throw ANNError.nlistTooLarge(nlist: options.nlist, vectors: scan.valid) }
-        FaissIndex.setThreads(openMP: 1, blas: 1)
-        logger.info("ann: mode=\(options.mode.rawValue) vectors=\(scan.valid) skipped=\(scan.skipped) dim=\(scan.dimension) nlist=\(options.nlist) m=\(options.m) nbits=\(options.nbits) blas=\(FaissIndex.blasDescription)")
-        if scan.valid < options.nlist * pointsPerListWanted {
-            logger.warning("ann: \(scan.valid) vectors for \(options.nlist) lists is under \(pointsPerListWanted) per list; clustering will be coarse (lower --nlist)")
+        let trainingVectors = min(options.trainSample, scan.valid)
+        let usable = usableNlist(trainingVectors: trainingVectors)
+        var nlist = options.nlist
+        if nlist > usable {
+            guard options.lowerNlistToFit else {
+                throw ANNError.nlistTooLarge(nlist: nlist, vectors: trainingVectors, usable: usable)
+            }
+            logger.warning("ann: --nlist \(nlist) lowered to \(usable): \(trainingVectors) training vectors train at most \(usable) lists well (\(pointsPerListWanted) per list)")
+            nlist = usable
         }
-        let pqWanted = pointsPerListWanted << options.nbits
+        // PQ trains 2^nbits centroids per sub-quantizer from the same vectors, and FAISS refuses fewer
+        // points than centroids.
+        var nbits = options.nbits
+        if 1 << nbits > trainingVectors {
+            let fitting = max(1, Int(log2(Double(trainingVectors))))
+            guard options.lowerNlistToFit else {
+                throw ANNError.badParameters("--nbits \(nbits) trains \(1 << nbits) PQ centroids but \(trainingVectors) training vectors are available; use --nbits \(fitting) or less")
+            }
+            logger.warning("ann: --nbits \(nbits) lowered to \(fitting): \(trainingVectors) training vectors cannot train \(1 << nbits) PQ centroids")
+            nbits = fitting
+        }
+        FaissIndex.setThreads(openMP: 1, blas: 1)
+        logger.info("ann: mode=\(options.mode.rawValue) vectors=\(scan.valid) skipped=\(scan.skipped) dim=\(scan.dimension) nlist=\(nlist) m=\(options.m) nbits=\(nbits) blas=\(FaissIndex.blasDescription)")
+        let pqWanted = pointsPerListWanted << nbits
         if min(options.trainSample, scan.valid) < pqWanted {
-            logger.warning("ann: \(min(options.trainSample, scan.valid)) training vectors for \(1 << options.nbits) PQ centroids is under \(pqWanted); codes will be coarse")
+            logger.warning("ann: \(min(options.trainSample, scan.valid)) training vectors for \(1 << nbits) PQ centroids is under \(pqWanted); codes will be coarse")
         }
         if scan.skipped > 0 { logger.warning("ann: skipped \(scan.skipped) embeddings whose dimension is not \(scan.dimension)") }
 
-        let index = try FaissIndex.ivfpq(dimension: scan.dimension, nlist: options.nlist, m: options.m, nbits: options.nbits)
-        let sampleSize = min(options.trainSample, scan.valid)
+        let index = try FaissIndex.ivfpq(dimension: scan.dimension, nlist: nlist, m: options.m, nbits: nbits)
+        let sampleSize = trainingVectors
         var sample: [Float] = []
         sample.reserveCapacity(sampleSize * scan.dimension)
         var position = 0
@@ -137,8 +162,8 @@ public enum ANNBuild {
         }
 
         let meta = ANNMeta(builtAt: Date().formatted(Date.ISO8601FormatStyle()), total: index.count,
-                           embeddingDim: scan.dimension, modelName: scan.modelName, nlist: options.nlist, m: options.m,
-                           nbits: options.nbits, acceleration: options.mode.rawValue)
+                           embeddingDim: scan.dimension, modelName: scan.modelName, nlist: nlist, m: options.m,
+                           nbits: nbits, acceleration: options.mode.rawValue)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         // The index and the meta that describes it switch together, in one rename (ArtifactGenerations);

@@ -112,7 +112,7 @@ public enum UpdaterWorker {
         }
         summary.ann = try WorkerLog.stage(.annBuild, "nlist \(options.nlist) mode=\(options.gpu ? "gpu" : "cpu")", logger: logger) {
             try ANNBuild.run(dbPath: prod, indexPath: options.indexPath, metaPath: options.indexMetaPath,
-                             options: .init(nlist: options.nlist, mode: options.gpu ? .gpu : .cpu), logger: logger) { point in
+                             options: .init(nlist: options.nlist, mode: options.gpu ? .gpu : .cpu, lowerNlistToFit: true), logger: logger) { point in
                 if options.injection.failDuringANNBuild, point == .indexWritten {
                     throw InjectedFailure(point: "during ANN build, index written but not published (--fail-during-ann-build)")
                 }

@@ -123,7 +123,7 @@ struct NeighbourSearch: @unchecked Sendable {
         queries.reserveCapacity(sources.count * embeddings.dimension)
         for source in sources { queries += embeddings.vector(source) }
         let found = try index.search(queries, k: pool, nprobe: nprobe)
-        return sources.enumerated().map { q, source in
+        var lists = sources.enumerated().map { q, source in
             var candidates: [ExactSearch.Hit] = []
             candidates.reserveCapacity(pool)
             for id in found.ids[(q * pool)..<((q + 1) * pool)] where id >= 0 {  // FAISS returns each id once
@@ -132,6 +132,26 @@ struct NeighbourSearch: @unchecked Sendable {
             }
             candidates.sort { $0.score > $1.score }
             return List(source: source, hits: Array(candidates.prefix(topK)), candidates: candidates)
+        }
+        fillShortLists(&lists)
+        return lists
+    }
+
+    /// Every list holds min(top-k, N − 1) neighbours: a source whose probed lists held too few
+    /// candidates (small or skewed data, sparse lists) is searched exactly over every vector instead.
+    private func fillShortLists(_ lists: inout [List]) {
+        let wanted = min(topK, embeddings.count - 1)
+        let short = lists.indices.filter { lists[$0].hits.count < wanted }
+        guard !short.isEmpty else { return }
+        var queries: [Float] = []
+        queries.reserveCapacity(short.count * embeddings.dimension)
+        for i in short { queries += embeddings.vector(lists[i].source) }
+        let exact = ExactSearch.topK(queries: queries, vectors: embeddings.vectors, dimension: embeddings.dimension,
+                                     k: wanted, exclude: { lists[short[$0]].source })
+        for (n, i) in short.enumerated() {
+            lists[i].hits = exact[n]
+            let known = Set(lists[i].candidates.map(\.index))
+            lists[i].candidates += exact[n].filter { !known.contains($0.index) }
         }
     }
 }
