@@ -77,6 +77,11 @@ struct RunCommand: AsyncParsableCommand {
     var resumeStaging = false
     @Flag(name: .customLong("skip-local-dead"), help: "Do not crawl instances whose prod health_status is set and not 'ok'.")
     var skipLocalDead = false
+    @Option(name: .customLong("min-reached-share"), parsing: .unconditional, help: ArgumentHelp(
+        "The outage gate: stop before the merge, with a non-zero exit, when the crawl reached fewer than this share of its instances (0 turns it off).",
+        discussion: "A run during a network outage would otherwise 'succeed' having learnt nothing; the gate makes the timer's status show the outage.",
+        valueName: "0...1"))
+    var minReachedShare = WorkerOptions().minReachedShare
 
     @Flag(name: .customLong("inject-replace-embedding-for-test"), help: "(test only) Put a changed copy of prod's first embedding into staging.")
     var injectReplaceEmbedding = false
@@ -89,6 +94,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func validate() throws {
         if useSystemctl && skipSystemctl { throw ValidationError("--use-systemctl and --skip-systemctl exclude each other") }
+        guard (0...1).contains(minReachedShare) else { throw ValidationError("--min-reached-share \(minReachedShare): must be in 0...1") }
         for (flag, value) in [("--nlist", nlist), ("--top-k", topK), ("--nprobe", nprobe)] where value < 1 {
             throw ValidationError("\(flag) \(value): must be at least 1")
         }
@@ -123,6 +129,7 @@ struct RunCommand: AsyncParsableCommand {
         options.service.executable = systemctlBin
         options.resumeStaging = resumeStaging
         options.skipLocalDead = skipLocalDead
+        options.minReachedShare = minReachedShare
         options.injection.replaceEmbedding = injectReplaceEmbedding
         options.injection.failBeforeMerge = failBeforeMerge
         options.injection.failDuringANNBuild = failDuringANNBuild

@@ -57,6 +57,28 @@ struct WorkerTests {
         }
     }
 
+    @Test("the outage gate stops a run whose crawl reached too few instances before the merge")
+    func outageGate() async throws {
+        try await WorkerFixture.with { w in
+            // Every instance routed to a closed port: the network is "down", the whitelist still served.
+            let down = ["--route", "*=127.0.0.1:9", "--max-retries", "0"]
+            let gated = try w.layout("outage")
+            let before = try DBMetrics.fingerprints(gated.prodDB)
+            let outcome = try await w.run(gated, down)
+            #expect(outcome.exitCode != 0)
+            #expect(outcome.errorLine?.contains("outage gate: the crawl reached 0 of 3 instance(s) (0%), under the required 50%") == true, "\(outcome.errorLine ?? "none")")
+            #expect(!w.log(gated).contains("run: merge_db"))
+            #expect(try DBMetrics.fingerprints(gated.prodDB) == before)
+            #expect(RunLock.state(at: gated.lockFile) == .free)
+
+            // Lowered to 0, the same run goes through (and merges nothing new from the crawl).
+            let open = try w.layout("outage-gate-off")
+            let passed = try await w.run(open, down + ["--min-reached-share", "0"])
+            #expect(passed.exitCode == 0, "\(passed.errorLine ?? "")")
+            #expect(w.log(open).contains("outage gate: the crawl reached 0 of 3 instance(s) (0%); required 0%"))
+        }
+    }
+
     @Test("SIGTERM mid-run starts the stopped service, releases the lock and leaves prod untouched")
     func sigterm() async throws {
         try await WorkerFixture.with { w in

@@ -7,15 +7,12 @@ public enum InstancesCrawl {
     public static func run(stagingPath: String, whitelistURL: String, client: PoliteHTTPClient,
                            options: CrawlOptions, logger: Logger) async throws -> CrawlSummary {
         let clock = ContinuousClock.now
-        let store = CrawlStore(db: try StagingDatabase.openOrCreate(at: stagingPath))
         let json: JSONValue
         if whitelistURL.hasPrefix("/") || whitelistURL.hasPrefix("file:") || !whitelistURL.contains("://") {
             let path = whitelistURL.hasPrefix("file://") ? String(whitelistURL.dropFirst(7)) : whitelistURL
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw FetchError(.invalidURL, "whitelist file not found: \(path)")
-            }
+            let data = try Whitelist.readFile(path, maxBytes: client.options.maxBodyBytes)
             do { json = try JSONValue.parse(data) } catch {
-                throw FetchError(.invalidJSON, "whitelist file \(path) is not JSON")
+                throw FetchError(.invalidJSON, "whitelist file \(path) is not JSON: \(JSONValue.parseFailure(data))")
             }
         } else {
             json = try await client.getJSON(url: whitelistURL).json
@@ -26,6 +23,8 @@ public enum InstancesCrawl {
             throw Whitelist.ShapeError(description: "whitelist \(whitelistURL) contained no usable hosts")
         }
         let kept = whitelist.capped(options.maxInstances)
+        // Staging is created only now: a whitelist that cannot be read leaves no new file behind.
+        let store = CrawlStore(db: try StagingDatabase.openOrCreate(at: stagingPath))
         let inserted = try store.insertInstances(kept.hosts)
         try store.setState(["whitelist_url": whitelistURL, "whitelist_count": String(kept.hosts.count),
                             "instances_crawled_at": String(CrawlStore.nowMs())])

@@ -41,6 +41,36 @@ public enum JSONValue: Sendable, Equatable, Codable {
         try JSONValue(any: JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]))
     }
 
+    /// Deepest nesting of arrays and objects in `data`, strings skipped: why a parser refused a body.
+    public static func nestingDepth(of data: Data) -> Int {
+        var depth = 0, deepest = 0, inString = false, escaped = false
+        for byte in data {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                deepest = max(deepest, depth)
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            default: break
+            }
+        }
+        return deepest
+    }
+
+    /// JSON parsers (Foundation's included) refuse documents nested deeper than this.
+    public static let parserDepthLimit = 512
+
+    /// Why `data` did not parse, in words: `nested 100000 levels deep (parsers stop at 512)` or
+    /// `malformed`.
+    public static func parseFailure(_ data: Data) -> String {
+        let depth = nestingDepth(of: data)
+        return depth > parserDepthLimit ? "nested too deep (\(depth) levels; parsers stop at \(parserDepthLimit))" : "malformed"
+    }
+
     init(any value: Any) {
         // Exact-type checks first: a failing `as?` from Any walks the runtime's conformance tables and
         // dominated the crawler's CPU profile.

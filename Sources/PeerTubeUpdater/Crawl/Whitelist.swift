@@ -1,3 +1,5 @@
+import Foundation
+
 /// The instance whitelist: JoinPeerTube's `{"total":N,"data":[{"host":…}]}`, or a bare list of host
 /// strings or `{host}` objects. Hosts are normalised and deduplicated in whitelist order; every
 /// rejected entry keeps its reason for the log.
@@ -12,6 +14,36 @@ public struct Whitelist: Sendable, Equatable {
     }
 
     public init(hosts: [String]) { self.hosts = hosts; entries = hosts.count }
+
+    /// The bytes of a local whitelist file, refusing what is not a regular file by what it is (a
+    /// directory, a FIFO, a device such as `/dev/zero`, a socket) and a file over `maxBytes`.
+    ///
+    /// - Throws: `FetchError` (`invalid_url` for a path that is not a readable regular file,
+    ///   `too_large` past `maxBytes`).
+    public static func readFile(_ path: String, maxBytes: Int) throws -> Data {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            let reason = errno == ENOENT ? "not found" : String(cString: strerror(errno))
+            throw FetchError(.invalidURL, "whitelist file \(path): \(reason)")
+        }
+        let kind: String? = switch info.st_mode & S_IFMT {
+        case S_IFREG: nil
+        case S_IFDIR: "a directory"
+        case S_IFIFO: "a FIFO (named pipe)"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFSOCK: "a socket"
+        default: "not a regular file"
+        }
+        if let kind { throw FetchError(.invalidURL, "whitelist file \(path) is \(kind), not a regular file") }
+        guard Int(info.st_size) <= maxBytes else {
+            throw FetchError(.tooLarge, "whitelist file \(path) has \(info.st_size) bytes, over the limit of \(maxBytes)")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FetchError(.invalidURL, "whitelist file \(path) is not readable")
+        }
+        return data
+    }
 
     public init(parsing json: JSONValue) throws {
         let items: [JSONValue]

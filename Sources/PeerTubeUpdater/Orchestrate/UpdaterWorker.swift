@@ -91,6 +91,9 @@ public enum UpdaterWorker {
         try await WorkerLog.stage(.channelsVideosCount, logger: logger) {
             _ = try await ChannelsVideosCountCrawl.run(stagingPath: staging, client: client, options: crawl, logger: logger)
         }
+        let reach = try CrawlReach.measure(stagingPath: staging, maxInstances: crawl.maxInstances)
+        guard reach.share >= options.minReachedShare else { throw OutageGateError(reach: reach, minimumShare: options.minReachedShare) }
+        logger.info("outage gate: the crawl \(reach); required \(Int((options.minReachedShare * 100).rounded()))%")
         try WorkerLog.stage(.embeddingsBuild, "device=\(embedder.device.rawValue)", logger: logger) {
             _ = try EmbeddingStage.run(dbPath: staging, embedder: embedder, options: .init(batchSize: options.embeddingBatchSize), logger: logger)
         }

@@ -20,6 +20,9 @@ public struct WorkerOptions: Sendable {
     public var resumeStaging = false
     /// Drop from staging the instances whose prod `health_status` is set and not `ok`.
     public var skipLocalDead = false
+    /// The outage gate: a crawl that reached fewer than this share of its instances stops the run
+    /// before the merge (0 turns the gate off).
+    public var minReachedShare = 0.5
 
     /// GPU for embeddings and the ANN build, with no CPU fallback.
     public var gpu = true

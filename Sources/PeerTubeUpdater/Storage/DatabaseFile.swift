@@ -18,11 +18,17 @@ public enum DatabaseFile {
     public static let busyTimeout: TimeInterval = 10
 
     /// Opens `path` as a serial GRDB queue. `role` names the file in errors ("prod DB", "staging DB").
+    ///
+    /// - Throws: `StorageError` when the file is missing, unreadable, empty or not an SQLite database.
     public static func open(_ path: String, role: String, access: Access) throws -> DatabaseQueue {
         let fm = FileManager.default
         if access != .create {
             guard fm.fileExists(atPath: path) else { throw StorageError.fileNotFound(role: role, path: path) }
             guard fm.isReadableFile(atPath: path) else { throw StorageError.unreadable(role: role, path: path) }
+            // SQLite takes an empty file for a new, empty database: say what it is instead.
+            if (try? fm.attributesOfItem(atPath: path)[.size] as? Int) == 0 {
+                throw StorageError.emptyFile(role: role, path: path)
+            }
         }
         var config = Configuration()
         config.readonly = access == .readOnly

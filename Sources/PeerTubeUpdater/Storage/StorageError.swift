@@ -3,6 +3,7 @@ public enum StorageError: Error, CustomStringConvertible, Equatable {
     case fileNotFound(role: String, path: String)
     case unreadable(role: String, path: String)
     case notADatabase(role: String, path: String, detail: String)
+    case emptyFile(role: String, path: String)
     case missingTable(role: String, path: String, table: String)
     case refusedPath(path: String, reason: String)
 
@@ -14,6 +15,8 @@ public enum StorageError: Error, CustomStringConvertible, Equatable {
             return "\(role) is not readable: \(path)"
         case let .notADatabase(role, path, detail):
             return "\(role) \(path) is not a usable SQLite database (\(detail))"
+        case let .emptyFile(role, path):
+            return "\(role) \(path) is an empty file (0 bytes), not a database"
         case let .missingTable(role, path, table):
             return "\(role) \(path) has no table '\(table)'"
         case let .refusedPath(path, reason):

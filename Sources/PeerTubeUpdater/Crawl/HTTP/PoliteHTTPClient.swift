@@ -214,7 +214,7 @@ public final class PoliteHTTPClient: Sendable {
             if looksHTML {
                 throw FetchError(.notJSON, "HTML instead of JSON from \(url) (content-type \(contentType ?? "none"))")
             }
-            throw FetchError(.invalidJSON, "malformed JSON (\(body.count) bytes) from \(url)")
+            throw FetchError(.invalidJSON, "\(JSONValue.parseFailure(body)) JSON (\(body.count) bytes) from \(url)")
         }
     }
 
