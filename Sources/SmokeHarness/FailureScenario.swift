@@ -63,7 +63,7 @@ public enum FailureScenario: String, CaseIterable, Sendable, CustomStringConvert
     public func run(on fixture: SmokeFixture) async throws -> Result {
         let layout = try fixture.freshLayout("failure-\(rawValue)")
         let before = try DBMetrics.fingerprints(layout.prodDB)
-        let outcome = try await fixture.worker.run(fixture.workerArguments(layout, extra: [flag]), layout: layout)
+        let outcome = try await fixture.worker.run(fixture.workerArguments(layout, extra: [flag]), layout: layout, logger: fixture.logger)
         let after = try DBMetrics.fingerprints(layout.prodDB)
         var mergeComplete: Bool?
         if mergeHappened {

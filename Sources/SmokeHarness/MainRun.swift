@@ -15,7 +15,7 @@ public struct MainRun: Sendable {
 
     public static func run(on fixture: SmokeFixture) async throws -> MainRun {
         let layout = fixture.main
-        let outcome = try await fixture.worker.run(fixture.workerArguments(layout, extra: ["--inject-replace-embedding-for-test"]), layout: layout)
+        let outcome = try await fixture.worker.run(fixture.workerArguments(layout, extra: ["--inject-replace-embedding-for-test"]), layout: layout, logger: fixture.logger)
         let log = WorkerLog.parse((try? String(contentsOfFile: layout.workerLog, encoding: .utf8)) ?? "")
         let checks = try evaluate(layout, log: log, exitCode: outcome.exitCode, errorLine: outcome.errorLine,
                                   beforePath: fixture.beforeSnapshot, rules: fixture.rules, gpu: fixture.gpu, injected: true)

@@ -112,6 +112,15 @@ public final class SmokeSession: Sendable {
             "options": options.json,
         ]
         if !passed { report["error"] = .string(errors.joined(separator: " | ")) }
+        // A report that drifts from its documented shape fails the run too.
+        let schemaProblems = SmokeReportSchema.problems(in: .object(report))
+        guard schemaProblems.isEmpty else {
+            errors.append("report schema: " + schemaProblems.joined(separator: "; "))
+            report["status"] = .string("fail")
+            report["error"] = .string(errors.joined(separator: " | "))
+            report["artifacts"] = artifacts(snapshot.fixture, passed: false)
+            return (.object(report), false)
+        }
         return (.object(report), passed)
     }
 
@@ -137,8 +146,9 @@ public final class SmokeSession: Sendable {
             "index_meta": main.indexMetaPath, "similarity_db": main.similarityDB, "merge_rules": fixture.mergeRulesPath,
             "lock_file": main.lockFile,
         ]
-        if passed && !options.keepWorkdir { object["run_dir_removed"] = "true" }
-        return .object(object.mapValues(JSONValue.string))
+        var artifacts = object.mapValues(JSONValue.string)
+        if passed && !options.keepWorkdir { artifacts["run_dir_removed"] = .bool(true) }
+        return .object(artifacts)
     }
 
     /// Writes the report (run directory first, then last-report.json), removes the run directory on a

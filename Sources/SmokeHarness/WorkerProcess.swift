@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// The paths one worker run uses, all inside one folder of the run directory.
 public struct WorkerLayout: Sendable {
@@ -49,10 +50,25 @@ public struct WorkerProcess: Sendable {
         return WorkerProcess(binary: candidate)
     }
 
+    /// The command line of `peertube-updater run <arguments>`, shell-quoted: pasted into a shell, it
+    /// runs the same worker again.
+    public func commandLine(_ arguments: [String]) -> String {
+        ([binary, "run"] + arguments).map(Self.shellQuoted).joined(separator: " ")
+    }
+
+    /// `word` as one shell word: bare when it holds only safe characters, else in single quotes.
+    public static func shellQuoted(_ word: String) -> String {
+        let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@%+")
+        if !word.isEmpty, word.allSatisfy(safe.contains) { return word }
+        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
     /// Runs `peertube-updater run <arguments>` to its end (stdout is the log's echo and is dropped;
-    /// stderr goes to `layout.stderrLog`). Killed after `timeLimit` seconds.
+    /// stderr goes to `layout.stderrLog`). Killed after `timeLimit` seconds. With a `logger`, its
+    /// exact command line is logged first (`run: <argv>`), so a run can be repeated by hand.
     public func run(_ arguments: [String], layout: WorkerLayout, timeLimit: Double = 600,
-                    environment: [String: String] = [:]) async throws -> Outcome {
+                    environment: [String: String] = [:], logger: Logger? = nil) async throws -> Outcome {
+        logger?.info("run: \(commandLine(arguments))")
         FileManager.default.createFile(atPath: layout.stderrLog, contents: nil)
         guard let stderr = FileHandle(forWritingAtPath: layout.stderrLog) else { throw SmokeError("cannot write \(layout.stderrLog)") }
         defer { try? stderr.close() }

@@ -28,25 +28,4 @@ struct PeerTubeUpdaterCommand: AsyncParsableCommand {
             SimCommand.self,
         ]
     )
-
-    /// Every command's failure is one escaped line on stderr and a non-zero exit (errors can quote
-    /// multi-line SQL, or text from the network).
-    static func main() async {
-        let command: ParsableCommand
-        do {
-            command = try parseAsRoot()
-        } catch {
-            exit(withError: error)
-        }
-        do {
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                var syncCommand = command
-                try syncCommand.run()
-            }
-        } catch {
-            exit(withError: OneLineError.forCommandLine(error))
-        }
-    }
 }

@@ -83,13 +83,13 @@ struct RunCommand: AsyncParsableCommand {
         valueName: "0...1"))
     var minReachedShare = WorkerOptions().minReachedShare
 
-    @Flag(name: .customLong("inject-replace-embedding-for-test"), help: "(test only) Put a changed copy of prod's first embedding into staging.")
+    @Flag(name: .customLong("inject-replace-embedding-for-test"), help: ArgumentHelp("(test only) Put a changed copy of prod's first embedding into staging.", visibility: .hidden))
     var injectReplaceEmbedding = false
-    @Flag(name: .customLong("fail-before-merge"), help: "(test only) Fail after the staging deltas, before the merge.")
+    @Flag(name: .customLong("fail-before-merge"), help: ArgumentHelp("(test only) Fail after the staging deltas, before the merge.", visibility: .hidden))
     var failBeforeMerge = false
-    @Flag(name: .customLong("fail-during-ann-build"), help: "(test only) Fail inside the ANN build, before the new index is published.")
+    @Flag(name: .customLong("fail-during-ann-build"), help: ArgumentHelp("(test only) Fail inside the ANN build, before the new index is published.", visibility: .hidden))
     var failDuringANNBuild = false
-    @Flag(name: .customLong("fail-after-merge-before-similarity"), help: "(test only) Fail after the ANN build, before similarity.")
+    @Flag(name: .customLong("fail-after-merge-before-similarity"), help: ArgumentHelp("(test only) Fail after the ANN build, before similarity.", visibility: .hidden))
     var failAfterMergeBeforeSimilarity = false
 
     func validate() throws {
@@ -131,12 +131,16 @@ struct RunCommand: AsyncParsableCommand {
         options.skipLocalDead = skipLocalDead
         options.minReachedShare = minReachedShare
         options.injection.replaceEmbedding = injectReplaceEmbedding
-        options.injection.failBeforeMerge = failBeforeMerge
-        options.injection.failDuringANNBuild = failDuringANNBuild
-        options.injection.failAfterMergeBeforeSimilarity = failAfterMergeBeforeSimilarity
+        options.injection.failAt = [(failBeforeMerge, FaultPoint.failBeforeMerge), (failDuringANNBuild, .failDuringANNBuild),
+                                    (failAfterMergeBeforeSimilarity, .failAfterMergeBeforeSimilarity)].filter(\.0).map(\.1)
 
         let sink = try LineLogHandler.Sink(stream: FileHandle.standardOutput, filePath: logs ?? defaults.workerLog)
         let logger = Logger(label: "worker") { _ in LineLogHandler(sink: sink) }
-        _ = try await UpdaterWorker.run(options, logger: logger)
+        do {
+            _ = try await UpdaterWorker.run(options, logger: logger)
+        } catch {
+            // The contract: one escaped line on stderr (SQLite errors quote multi-line SQL).
+            throw OneLineError.forCommandLine(error)
+        }
     }
 }

@@ -8,7 +8,7 @@ import Testing
 /// `make test` runs the short list; `make test-crash` (CRASH_SWEEP=long) the long one.
 @Suite("Crash sweep (SIGKILL)", .serialized)
 struct CrashSweepTests {
-    /// `point:n` for `PEERTUBE_UPDATER_KILL_AT` (see `CrashPoint`), or `time:<ms>` for a wall-clock kill.
+    /// `point:n` for `PEERTUBE_UPDATER_KILL_AT` (see `FaultPlan`), or `time:<ms>` for a wall-clock kill.
     static let short = [
         "stage:instances_crawl:1", "crawl-page:3", "stage:embeddings_build:1", "embeddings-batch:1",
         "merge-table:2", "merge-table:4", "stage:popularity_recompute:1", "ann-trained:1",
@@ -43,7 +43,7 @@ struct CrashSweepTests {
             // complete new ones, in place.
             let baseline = try w.layout("baseline")
             _ = try ANNBuild.run(dbPath: baseline.prodDB, indexPath: baseline.indexPath, metaPath: baseline.indexMetaPath,
-                                 options: .init(nlist: w.fixture.options.nlist), logger: Self.quietLogger)
+                                 options: .init(nlist: w.fixture.options.nlist, lowerNlistToFit: true), logger: Self.quietLogger)
             _ = try SimilarityPrecompute.run(dbPath: baseline.prodDB, indexPath: baseline.indexPath, outPath: baseline.similarityDB,
                                              logger: Self.quietLogger)
             let reference = try w.layout("reference")
@@ -64,7 +64,7 @@ struct CrashSweepTests {
                 if point.hasPrefix("time:"), let ms = Double(point.dropFirst(5)) {
                     outcome = try await w.run(layout, timeLimit: ms / 1000)
                 } else {
-                    outcome = try await w.run(layout, environment: [CrashPoint.environmentVariable: point])
+                    outcome = try await w.run(layout, environment: [FaultPlan.killEnvironmentVariable: point])
                 }
                 tried += 1
                 guard outcome.exitCode == SIGKILL else {

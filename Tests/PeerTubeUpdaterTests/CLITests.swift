@@ -85,8 +85,13 @@ import Testing
     @Test func popularityNamesADatabaseWithoutVideos() throws {
         let dir = try TempDir()
         let empty = dir.path("empty.db")
-        _ = try DatabaseFile.open(empty, role: "test", access: .create)
+        try DatabaseFile.open(empty, role: "test", access: .create).write { try $0.execute(sql: "CREATE TABLE unrelated(x)") }
         expectCleanFailure(try runUpdater(["popularity", "--db", empty]), mentioning: "prod DB \(empty) has no table 'videos'")
+        // A 0-byte file is named as what it is.
+        let zero = dir.path("zero.db")
+        FileManager.default.createFile(atPath: zero, contents: nil)
+        expectCleanFailure(try runUpdater(["popularity", "--db", zero]), mentioning: "prod DB \(zero) is an empty file (0 bytes), not a database")
+        expectCleanFailure(try runUpdater(["merge", "--prod-db", zero, "--staging-db", zero]), mentioning: "is an empty file (0 bytes)")
     }
 
     @Test func mergeDryRunPrintsNewRowsAndWritesNothing() throws {

@@ -61,8 +61,11 @@ import Testing
         #expect(forced.embedded == 6)
         let after = try vectors(path)
         #expect(after.mapValues(\.rowid) == before.mapValues(\.rowid))
-        #expect(after["v1"]!.vector != before["v1"]!.vector)
-        #expect(after["v2"]!.vector == before["v2"]!.vector)
+        // v1's text changed, so did its vector; v2's text did not, so its vector is the same up to the
+        // float rounding of another batch shape (OpenBLAS sums a GEMM in an order that depends on it).
+        func maxDiff(_ id: String) -> Float { zip(after[id]!.vector, before[id]!.vector).map { abs($0 - $1) }.max() ?? 0 }
+        #expect(maxDiff("v1") > 0.01)
+        #expect(maxDiff("v2") < 1e-6, "v2 moved by \(maxDiff("v2"))")
     }
 
     @Test func hostileTextIsHandled() throws {

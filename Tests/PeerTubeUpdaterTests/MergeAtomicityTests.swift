@@ -69,7 +69,7 @@ import Testing
     @Test func aStagingDBWithoutTheTablesIsRefusedBeforeWriting() throws {
         let fixture = try MergeFixture()
         let empty = fixture.dir.path("empty.db")
-        _ = try DatabaseFile.open(empty, role: "test", access: .create)
+        try DatabaseFile.open(empty, role: "test", access: .create).write { try $0.execute(sql: "CREATE TABLE unrelated(x)") }
         let before = try fingerprints(fixture.prod)
         let error = try #require(throws: MergeRuleError.self) {
             try StagingMerge.run(prodPath: fixture.prod, stagingPath: empty, rules: .builtIn, logger: quietLogger)

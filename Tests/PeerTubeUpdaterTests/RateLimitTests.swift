@@ -6,7 +6,7 @@ import Testing
 /// Hosts with PeerTube's default API rate limit (50 requests per 10 s per client, 429 with
 /// `Retry-After` and rate-limit headers) are crawled completely, in close to the time their limit
 /// allows, while the other hosts go on at full speed.
-@Suite struct RateLimitTests {
+@Suite(.serialized) struct RateLimitTests {
     static let limited = "tilvids.com"
     static let healthy = "framatube.org"
 
@@ -59,14 +59,21 @@ import Testing
         let allowed = Double(accepted) / (Double(mode.rule.limit) / windowSeconds) + windowSeconds
         print("rate-limited host (\(mode.name)): \(accepted) requests accepted, \(refused) refused with 429, crawl \(String(format: "%.1f", elapsed)) s; the limit allows \(String(format: "%.1f", allowed)) s")
         #expect(accepted > mode.rule.limit * 2, "enough requests to span several windows")
-        #expect(elapsed <= allowed + 3, "crawl \(elapsed) s, the limit allows \(allowed) s")
+        // Slack: the headers' whole-second resolution, and a loaded machine (the simulator shares this
+        // process with the suites beside it).
+        #expect(elapsed <= allowed * 1.15 + 3, "crawl \(elapsed) s, the limit allows \(allowed) s")
         // Announced limits are respected: at most one refused request per window and lane.
         #expect(refused <= (accepted / mode.rule.limit + 1) * client.perHostConcurrency, "\(refused) requests refused")
 
-        // The other host went on at full speed: its videos were done long before the limited host's.
-        let healthyLast = try #require(sim.federation.requests.last { $0.host == Self.healthy && $0.path.hasPrefix("/api/v1/videos/") }).at
-        let limitedLast = try #require(requests.last { $0.path.hasPrefix("/api/v1/videos/") }).at
-        #expect(limitedLast - healthyLast > .seconds(windowSeconds), "the healthy host waited for the limited one")
+        // The other host went on at full speed: it got through its video details in a fraction of the
+        // time the limited host's took, and was never refused.
+        func detailsSpan(_ host: String) throws -> Duration {
+            let times = sim.federation.requests.filter { $0.host == host && $0.path.hasPrefix("/api/v1/videos/") }.map(\.at)
+            return try #require(times.max()) - #require(times.min())
+        }
+        let (healthySpan, limitedSpan) = (try detailsSpan(Self.healthy), try detailsSpan(Self.limited))
+        #expect(healthySpan * 2 < limitedSpan, "healthy host's details took \(healthySpan), the limited one's \(limitedSpan)")
+        #expect(!sim.federation.requests.contains { $0.host == Self.healthy && $0.status == 429 })
     }
 
     /// A host that only says `Retry-After` (no rate-limit headers): the first 429 pauses the whole

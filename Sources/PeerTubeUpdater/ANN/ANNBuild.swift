@@ -76,15 +76,6 @@ public enum ANNBuild {
         public var durationMs: Int
     }
 
-    /// Points inside a build where a caller may stop it (the worker's `--fail-during-ann-build`, crash
-    /// tests): throwing there must leave the published index and meta as they were.
-    public enum Checkpoint: String, Sendable {
-        /// Trained, nothing added yet.
-        case trained
-        /// The new index is complete in its temporary file, not yet published.
-        case indexWritten
-    }
-
     /// FAISS warns below this many training points per list (and trains coarse lists).
     public static let pointsPerListWanted = 39
 
@@ -92,7 +83,7 @@ public enum ANNBuild {
     public static func usableNlist(trainingVectors: Int) -> Int { max(1, trainingVectors / pointsPerListWanted) }
 
     public static func run(dbPath: String, indexPath: String, metaPath: String, options: Options,
-                           logger: Logger, checkpoint: (Checkpoint) throws -> Void = { _ in }) throws -> Result {
+                           logger: Logger) throws -> Result {
         // Refuse before reading or touching anything: the published index stays as it is.
         if options.mode == .gpu { try CUDADevice.require() }
         guard options.nlist > 0, options.m > 0, (1...16).contains(options.nbits), options.trainSample > 0 else {
@@ -153,8 +144,7 @@ public enum ANNBuild {
         let trainClock = ContinuousClock.now
         try index.train(sample)
         logger.info("ann: trained on \(sample.count / scan.dimension) vectors in \(trainClock.elapsedMilliseconds)ms")
-        CrashPoint.reach("ann-trained")
-        try checkpoint(.trained)
+        try FaultPlan.reach(.annTrained)
         var progress = ProgressLine(label: "ann", total: scan.valid, unit: "vectors")
         try scan.forEachBatch(prod, batchSize: options.batchSize) { rowids, vectors in
             try index.add(vectors, ids: rowids)
@@ -170,8 +160,7 @@ public enum ANNBuild {
         // the previous pair stays as .prev.
         try ArtifactGenerations(paths: [indexPath, metaPath]).publish { temporaries in
             try index.write(to: temporaries[0])
-            CrashPoint.reach("ann-indexWritten")
-            try checkpoint(.indexWritten)
+            try FaultPlan.reach(.annIndexWritten)
             try (encoder.encode(meta) + Data("\n".utf8)).write(to: URL(fileURLWithPath: temporaries[1]))
         }
         let result = Result(meta: meta, skippedRows: scan.skipped, trainingVectors: sample.count / scan.dimension,

@@ -225,7 +225,7 @@ struct CrawlStore: Sendable {
 
     /// Stores a page of videos and the channel's progress in one transaction.
     func storeVideos(_ videos: [VideoRecord], channel: ChannelRecord, nextStart: Int) throws {
-        defer { CrashPoint.reach("crawl-page") }
+        defer { try? FaultPlan.reach(.crawlPage) }
         try db.write { db in
             let upsert = try db.cachedStatement(sql: """
                 INSERT INTO videos(video_id, video_uuid, video_numeric_id, instance_domain, channel_id, channel_name,

@@ -119,6 +119,12 @@ public enum JSONValue: Sendable, Equatable, Codable {
         return nil
     }
 
+    /// The members of an object (nil for any other value).
+    public var members: [String: JSONValue]? {
+        if case .object(let members) = self { return members }
+        return nil
+    }
+
     public var array: [JSONValue]? {
         if case .array(let items) = self { return items }
         return nil

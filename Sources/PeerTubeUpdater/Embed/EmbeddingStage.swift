@@ -84,7 +84,7 @@ public enum EmbeddingStage {
                 }
             }
             result.embedded += vectors.count
-            CrashPoint.reach("embeddings-batch")
+            try FaultPlan.reach(.embeddingsBatch)
             progress.advance(by: page.count, logger: logger)
         }
         result.durationMs = clock.elapsedMilliseconds

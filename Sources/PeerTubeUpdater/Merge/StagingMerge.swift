@@ -60,7 +60,7 @@ public enum StagingMerge {
                     for step in plan.steps {
                         current = step
                         results.append(try apply(step, db: db))
-                        CrashPoint.reach("merge-table")
+                        try FaultPlan.reach(.mergeTable)
                     }
                     return .commit
                 }

@@ -2,12 +2,6 @@ import Foundation
 import Logging
 import Synchronization
 
-/// A failure the test-only flags raise on purpose.
-public struct InjectedFailure: Error, CustomStringConvertible {
-    public var point: String
-    public var description: String { "injected failure (test only): \(point)" }
-}
-
 /// The daily updater run (DESIGN §1): every stage a library call, in order, under the single-run
 /// lock. Prod changes only in the merge transaction; the index and its meta are published together
 /// by one rename, the similarity cache by another. A failure at any point therefore leaves prod either as it was or fully
@@ -32,6 +26,7 @@ public enum UpdaterWorker {
         let embedder = try SentenceEmbedder(modelDirectory: options.modelDirectory, device: options.gpu ? .cuda : .cpu)
         let service = options.service.enabled ? try ServiceControl(settings: options.service) : nil
 
+        for point in options.injection.failAt { FaultPlan.fail(at: point) }
         let lock = try RunLock.acquire(at: options.lockFile, guarding: options.prodDB, logger: logger)
         let guardRail = ExitGuard(lock: lock, service: service, logger: logger)
         let signals = SignalWatch(guardRail)
@@ -98,13 +93,13 @@ public enum UpdaterWorker {
             _ = try EmbeddingStage.run(dbPath: staging, embedder: embedder, options: .init(batchSize: options.embeddingBatchSize), logger: logger)
         }
         if options.injection.replaceEmbedding {
-            let key = try StagingAdjustments.injectReplacementEmbedding(stagingPath: staging, prodPath: prod)
+            let key = try ReplacementEmbedding.inject(stagingPath: staging, prodPath: prod)
             logger.info("test: injected a replacement embedding for \(key.map { "\($0.videoID)@\($0.host)" } ?? "nothing (prod has no embeddings)")")
         }
         summary.stagingDeltas = try StagingMerge.newRowCounts(prodPath: prod, stagingPath: staging, rules: rules)
         let deltas = rules.rules.map { "\($0.table)=+\(summary.stagingDeltas[$0.table] ?? 0)" }.joined(separator: " ")
         logger.info("staging deltas (new keys vs prod): \(deltas)")
-        if options.injection.failBeforeMerge { throw InjectedFailure(point: "before merge (--fail-before-merge)") }
+        try FaultPlan.reach(.beforeMerge)
 
         try guardRail.stopService()
         summary.merge = try WorkerLog.stage(.mergeDB, "rules \(rules.source)", logger: logger) {
@@ -115,14 +110,7 @@ public enum UpdaterWorker {
         }
         summary.ann = try WorkerLog.stage(.annBuild, "nlist \(options.nlist) mode=\(options.gpu ? "gpu" : "cpu")", logger: logger) {
             try ANNBuild.run(dbPath: prod, indexPath: options.indexPath, metaPath: options.indexMetaPath,
-                             options: .init(nlist: options.nlist, mode: options.gpu ? .gpu : .cpu, lowerNlistToFit: true), logger: logger) { point in
-                if options.injection.failDuringANNBuild, point == .indexWritten {
-                    throw InjectedFailure(point: "during ANN build, index written but not published (--fail-during-ann-build)")
-                }
-            }.meta
-        }
-        if options.injection.failAfterMergeBeforeSimilarity {
-            throw InjectedFailure(point: "after merge, before similarity (--fail-after-merge-before-similarity)")
+                             options: .init(nlist: options.nlist, mode: options.gpu ? .gpu : .cpu, lowerNlistToFit: true), logger: logger).meta
         }
         summary.similarity = try WorkerLog.stage(.similarityPrecompute, "incremental top-k \(options.similarityTopK) nprobe \(options.similarityNprobe)", logger: logger) {
             try SimilarityPrecompute.run(dbPath: prod, indexPath: options.indexPath, outPath: options.similarityDB,

@@ -30,10 +30,12 @@ public enum WorkerLog {
     public static let completedPrefix = "worker completed in "
 
     /// Runs one stage between its `run:` and `done:` markers. A failing stage logs `failed:` instead.
+    /// The stage's start is a fault point (`FaultPoint.stageStart`).
     public static func stage<T>(_ stage: WorkerStage, _ detail: String = "", logger: Logger,
                                 _ body: () async throws -> T) async throws -> T {
         let clock = started(stage, detail, logger: logger)
         do {
+            try FaultPlan.reach(.stageStart(stage))
             let value = try await body()
             finished(stage, since: clock, logger: logger)
             return value
@@ -48,6 +50,7 @@ public enum WorkerLog {
                                 _ body: () throws -> T) throws -> T {
         let clock = started(stage, detail, logger: logger)
         do {
+            try FaultPlan.reach(.stageStart(stage))
             let value = try body()
             finished(stage, since: clock, logger: logger)
             return value
@@ -59,7 +62,6 @@ public enum WorkerLog {
 
     private static func started(_ stage: WorkerStage, _ detail: String, logger: Logger) -> ContinuousClock.Instant {
         logger.info("run: \(stage.rawValue)\(detail.isEmpty ? "" : " \(detail)")")
-        CrashPoint.reach("stage:\(stage.rawValue)")
         return .now
     }
 

@@ -35,16 +35,13 @@ public struct WorkerOptions: Sendable {
 
     public var injection = TestInjection()
 
-    /// Test-only switches (DESIGN §1): they prove the run's guarantees, never used in production.
+    /// Test-only switches: they prove the run's guarantees, never used in production.
     public struct TestInjection: Sendable, Equatable {
         /// After embeddings: put into staging one embedding whose key exists in prod, with a changed
-        /// payload, so the INSERT_OR_REPLACE rule has a row to replace.
+        /// payload, so the INSERT_OR_REPLACE rule has a row to replace (`ReplacementEmbedding`).
         public var replaceEmbedding = false
-        public var failBeforeMerge = false
-        /// Fails inside the ANN build, after the new index is written to its temporary file and
-        /// before it is published.
-        public var failDuringANNBuild = false
-        public var failAfterMergeBeforeSimilarity = false
+        /// Points where the run fails on purpose (`FaultPlan`).
+        public var failAt: [FaultPoint] = []
         public init() {}
     }
 

@@ -93,7 +93,7 @@ public enum SimilarityPrecompute {
                 var touched: [Int: Float] = [:]  // old candidate → best exact score of a new video against it
                 try search.pipelined(Self.batches(plan.new, size: options.batchSize)) { lists in
                     try writer.write(lists, db: db)
-                    CrashPoint.reach("similarity-batch")
+                    try FaultPlan.reach(.similarityBatch)
                     for list in lists {
                         for candidate in list.candidates { touched[candidate.index] = max(touched[candidate.index] ?? -.infinity, candidate.score) }
                     }

@@ -44,7 +44,7 @@ public struct ArtifactGenerations: Sendable {
             try write(temporaries)
             for (temporary, name) in zip(temporaries, names) {
                 try ArtifactPublisher.flush(temporary)
-                CrashPoint.reach("publish:\(name)")
+                try FaultPlan.reach(.published(name))
             }
         } catch {
             try? FileManager.default.removeItem(atPath: staging)

@@ -12,7 +12,7 @@ public enum ArtifactPublisher {
         do {
             try write(temporary)
             try flush(temporary)
-            CrashPoint.reach("publish:\((path as NSString).lastPathComponent)")
+            try FaultPlan.reach(.published((path as NSString).lastPathComponent))
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
             throw error
