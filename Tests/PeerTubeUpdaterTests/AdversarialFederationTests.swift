@@ -4,6 +4,7 @@ import Testing
 @testable import PeerTubeSimulator
 @testable import PeerTubeUpdater
 
+extension Integration {
 /// Hostile instances mixed among healthy ones in one crawl, behind a whitelist of 10,000 entries that
 /// are mostly junk (issue 8 §2). Every healthy host must be crawled in full, every hostile one must
 /// end with its error on its row, no redirect may leave its host, text must be stored as it came,
@@ -185,4 +186,5 @@ import Testing
     }
 
     private func hex(_ text: String) -> String { text.utf8.map { String(format: "%02X", $0) }.joined() }
+}
 }

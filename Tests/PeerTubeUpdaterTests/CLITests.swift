@@ -3,6 +3,7 @@ import GRDB
 import Testing
 @testable import PeerTubeUpdater
 
+extension Integration {
 /// Bad input through the real binary: one line on stderr naming the file and the problem, a non-zero
 /// exit, and prod unchanged.
 @Suite struct CLITests {
@@ -123,4 +124,5 @@ import Testing
         #expect(counts.0 == 340)
         #expect(counts.1 ?? -1 < 10)  // only rows with no views and likes can score 0
     }
+}
 }

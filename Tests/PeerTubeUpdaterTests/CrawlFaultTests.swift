@@ -4,6 +4,7 @@ import Testing
 @testable import PeerTubeSimulator
 @testable import PeerTubeUpdater
 
+extension Integration {
 /// Each fault mode on one host: the other hosts are crawled in full, the faulty host's error is
 /// recorded on its row, and the run stays within its timeouts.
 @Suite(.serialized) struct CrawlFaultTests {
@@ -141,4 +142,5 @@ import Testing
         #expect(attempts <= channels * 2, "\(attempts) video-list attempts")
         #expect(try count(staging, "SELECT count(*) FROM channels WHERE instance_domain = ? AND last_error_source = 'videos'", [Self.faulty]) == channels)
     }
+}
 }

@@ -4,13 +4,13 @@ import Testing
 @testable import PeerTubeSimulator
 @testable import PeerTubeUpdater
 
+extension Integration {
 /// A crawl killed mid-way (SIGKILL of the real CLI) and resumed with `--resume` ends with the same
 /// rows as one that was never interrupted.
 @Suite struct CrawlResumeTests {
     @Test func killedVideoCrawlResumesToTheSameRows() async throws {
         let dir = try TempDir()
-        // 10 ms per request, so the crawl is still running when it is killed.
-        let sim = try await RunningFederation.start(faults: SimFaults(all: .init(latencyMs: 10)))
+        let sim = try await RunningFederation.start()
         defer { Task { await sim.stop() } }
         let reference = dir.path("reference.db")
         try await sim.crawlAll(into: reference)
@@ -23,15 +23,12 @@ import Testing
         client.shutdown()
 
         let route = ["--route", "*=\(sim.address)", "--http-only", "--db", staging]
-        let first = try startUpdater(["crawl", "videos"] + route)
         let total = testCorpus.allVideos.count
-        var stored = 0
-        for _ in 0..<600 where stored < total / 3 {
-            try await Task.sleep(for: .milliseconds(50))
-            stored = (try? count(staging, "SELECT count(*) FROM videos")) ?? 0
-        }
-        kill(first.process.processIdentifier, SIGKILL)
-        _ = first.wait()
+        // Killed by the fault plan once a third of the channels' pages are committed: deterministic,
+        // whatever the load.
+        let pages = testCorpus.allChannels.count / 3
+        let first = try runUpdater(["crawl", "videos"] + route, environment: [FaultPlan.killEnvironmentVariable: "\(FaultPoint.crawlPage.name):\(pages)"])
+        #expect(first.status != 0)
         let atKill = try count(staging, "SELECT count(*) FROM videos")
         #expect(atKill > 0 && atKill < total, "killed with \(atKill) of \(total) videos stored")
         #expect(try count(staging, "SELECT count(*) FROM video_crawl_progress WHERE status = 'done'") < testCorpus.allChannels.count)
@@ -49,4 +46,5 @@ import Testing
         let referenceLists = testCorpus.allChannels.reduce(0) { $0 + max(1, ($1.videos.count + 49) / 50) }
         #expect(listRequests.count <= 2 * referenceLists + testCorpus.allChannels.count)
     }
+}
 }

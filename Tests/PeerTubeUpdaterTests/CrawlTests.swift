@@ -4,6 +4,7 @@ import Testing
 @testable import PeerTubeSimulator
 @testable import PeerTubeUpdater
 
+extension Integration {
 /// The four crawl stages against the simulated federation: staging ends holding exactly the
 /// simulator's truth.
 @Suite struct CrawlTests {
@@ -152,4 +153,5 @@ import Testing
         _ = try StagingDatabase.seed(try StagingDatabase.recreate(at: staging), fromProdAt: prod)
         return staging
     }
+}
 }

@@ -3,6 +3,7 @@ import GRDB
 import Testing
 @testable import PeerTubeUpdater
 
+extension Integration {
 @Suite struct EmbeddingStageTests {
     private func vectors(_ path: String) throws -> [String: (rowid: Int64, vector: [Float], dim: Int, model: String)] {
         try DatabaseFile.open(path, role: "test", access: .readOnly).read { db in
@@ -95,17 +96,12 @@ import Testing
         let dir = try TempDir()
         let path = try stagingWithVideos(160, in: dir)
         let model = InstalledModel.directory
-        let run = try startUpdater(["embed", "--db", path, "--batch-size", "8", "--model-dir", model])
-        let deadline = Date().addingTimeInterval(60)
-        var committed = 0
-        while committed < 16, Date() < deadline, run.process.isRunning {
-            Thread.sleep(forTimeInterval: 0.05)
-            committed = (try? DatabaseFile.open(path, role: "test", access: .readOnly).read { try $0.rowCount(of: "video_embeddings") }) ?? 0
-        }
-        kill(run.process.processIdentifier, SIGKILL)
-        _ = run.wait()
+        // Killed by the fault plan right after its third batch committed: deterministic, whatever the load.
+        let killed = try runUpdater(["embed", "--db", path, "--batch-size", "8", "--model-dir", model],
+                                    environment: [FaultPlan.killEnvironmentVariable: "\(FaultPoint.embeddingsBatch.name):3"])
+        #expect(killed.status != 0)
         let kept = try DatabaseFile.open(path, role: "test", access: .readOnly).read { try $0.rowCount(of: "video_embeddings") }
-        #expect(kept >= 16 && kept < 160 && kept % 8 == 0, "kept \(kept)")  // whole batches only
+        #expect(kept == 24, "kept \(kept)")  // the three whole batches committed before the kill
 
         let resumed = try runUpdater(["embed", "--db", path, "--batch-size", "32", "--model-dir", model])
         #expect(resumed.status == 0, "\(resumed.stderr)")
@@ -124,42 +120,4 @@ import Testing
         #expect(EmbeddingText(title: "  ", description: "\n").text == nil)
     }
 }
-
-@Suite struct ModelFilesTests {
-    private func copyOfModel(in dir: TempDir) throws -> String {
-        let copy = dir.path("model")
-        try FileManager.default.copyItem(atPath: InstalledModel.directory, toPath: copy)
-        return copy
-    }
-
-    @Test func aMissingModelNamesMakeModel() {
-        let error = #expect(throws: ModelError.self) { try SentenceEmbedder(modelDirectory: "/nonexistent/model", device: .cpu) }
-        #expect(error?.description.contains("make model") == true)
-    }
-
-    @Test func aTruncatedWeightsFileIsRefused() throws {
-        let dir = try TempDir()
-        let copy = try copyOfModel(in: dir)
-        let weights = try Data(contentsOf: URL(fileURLWithPath: copy + "/model.safetensors"))
-        try weights.prefix(1_000_000).write(to: URL(fileURLWithPath: copy + "/model.safetensors"))
-        let error = #expect(throws: ModelError.self) { try SentenceEmbedder(modelDirectory: copy, device: .cpu) }
-        #expect(error?.description.contains("truncated") == true, "\(String(describing: error))")
-        #expect(error?.description.contains("make model") == true)
-    }
-
-    @Test func aWrongShapeIsRefused() throws {
-        let dir = try TempDir()
-        let copy = try copyOfModel(in: dir)
-        // A config that promises a wider model than the weights hold.
-        let config = try String(contentsOfFile: copy + "/config.json", encoding: .utf8)
-            .replacingOccurrences(of: "\"intermediate_size\": 1536", with: "\"intermediate_size\": 2048")
-        try config.write(toFile: copy + "/config.json", atomically: true, encoding: .utf8)
-        let error = #expect(throws: ModelError.self) { try SentenceEmbedder(modelDirectory: copy, device: .cpu) }
-        #expect(error?.description.contains("expected F32 [2048, 384]") == true, "\(String(describing: error))")
-    }
-
-    @Test func gpuWithoutCUDAFailsBeforeAnyWork() {
-        let error = #expect(throws: GPUUnavailable.self) { try SentenceEmbedder(modelDirectory: "/nonexistent", device: .cuda) }
-        #expect(error?.description.contains("no CPU fallback") == true)
-    }
 }

@@ -31,10 +31,18 @@ struct PayloadCheckTests {
         ("nsfw", .string("yes"), "field `nsfw` is text, expected boolean"),
         ("channel", .string("c"), "field `channel` is text, expected object"),
         ("name", .string("NUL\u{0}inside"), "field `name` contains a NUL character"),
-        ("description", .string(String(repeating: "x", count: 10 << 20)), "field `description` is 10485760 bytes long (at most 400000 accepted)"),
     ])
     func aWrongFieldIsNamed(_ key: String, _ value: JSONValue, _ reason: String) {
         #expect(PayloadCheck.problem(inVideo: Self.changing(key, to: value)) == reason)
+    }
+
+    /// Its own test, not a parameterized case: a case's arguments are printed whole in the test log.
+    @Test func aHugeDescriptionIsNamedWithTheLimit() {
+        let size = 10 << 20
+        let problem = PayloadCheck.problem(inVideo: Self.changing("description", to: .string(String(repeating: "x", count: size))))
+        #expect(problem == "field `description` is \(size) bytes long (at most \(PayloadCheck.maxDescriptionBytes) accepted)")
+        let justFits = PayloadCheck.problem(inVideo: Self.changing("description", to: .string(String(repeating: "x", count: PayloadCheck.maxDescriptionBytes))))
+        #expect(justFits == nil)
     }
 
     @Test func identifiersAreRequired() {

@@ -3,6 +3,7 @@ import Testing
 @testable import PeerTubeSimulator
 @testable import PeerTubeUpdater
 
+extension Integration {
 /// Hosts with PeerTube's default API rate limit (50 requests per 10 s per client, 429 with
 /// `Retry-After` and rate-limit headers) are crawled completely, in close to the time their limit
 /// allows, while the other hosts go on at full speed.
@@ -139,4 +140,5 @@ import Testing
         #expect(faster < HostPacer.defaultFirstInterval * 2 && faster > .zero)
         #expect(await pacer.rateLimitedTooLong(patience: .seconds(60)) == false)
     }
+}
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import PeerTubeUpdater
 
+extension Integration {
 /// The single-run lock across real processes: the CLI binary holds it, another CLI process is refused.
 @Suite struct RunLockTests {
     /// Starts `peertube-updater lock hold` on `lock` around a shell loop that ends when `release` exists,
@@ -152,4 +153,5 @@ import Testing
         }
         #expect(error?.description.contains("No such file or directory") == true)
     }
+}
 }

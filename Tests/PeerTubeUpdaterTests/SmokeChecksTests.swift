@@ -4,6 +4,7 @@ import GRDB
 import SmokeHarness
 import Testing
 
+extension Integration {
 /// Tests of the tests: the smoke checks must report a broken run, or they prove nothing.
 @Suite("Smoke checks catch breakage", .serialized)
 struct SmokeChecksTests {
@@ -94,40 +95,4 @@ struct SmokeChecksTests {
         #expect(try !SmokeChecks.integrity(["torn": db]).passed)
     }
 }
-
-/// The report's documented shape (`SmokeReportSchema`): a conforming report has no problems, and each
-/// kind of drift is named by its key.
-@Suite struct SmokeReportSchemaTests {
-    static let conforming: JSONValue = .object([
-        "run_id": .string("20260101-000000-abcd"), "status": .string("pass"), "mode": .string("cpu"),
-        "started_at": .string("2026-01-01T00:00:00Z"), "host_count": .int(1), "hosts": .array([.string("tilvids.com")]),
-        "artifacts": .object(["report": .string("/x/report.json"), "run_dir_removed": .bool(true)]),
-        "timings_ms": .object(["worker_total": .int(3000), "worker_process": .int(3100), "stages": .object(["merge_db": .int(12)])]),
-        "checks": .object(["exit_code_zero": .object(["pass": .bool(true), "value": .int(0)])]),
-        "failure_scenarios": .object(["before_merge": .object([
-            "rc": .int(1), "duration_ms": .int(900), "db_unchanged": .bool(true), "lock_released": .bool(true),
-            "integrity_ok": .bool(true), "pass": .bool(true), "no_temporary_files": .bool(true)])]),
-        "metrics": .object(["before": .object([:]), "after": .null, "staging": .null]),
-        "options": .object([:]),
-    ])
-
-    private func changed(_ key: String, _ value: JSONValue?) -> JSONValue {
-        var top = Self.conforming.members!
-        top[key] = value
-        return .object(top)
-    }
-
-    @Test func aConformingReportHasNoProblems() {
-        #expect(SmokeReportSchema.problems(in: Self.conforming) == [])
-        #expect(SmokeReportSchema.problems(in: changed("failure_scenarios", .object(["skipped": .bool(true)]))) == [])
-    }
-
-    @Test func driftIsNamedByKey() {
-        var artifacts = Self.conforming["artifacts"]!.members!
-        artifacts["run_dir_removed"] = .string("true")
-        #expect(SmokeReportSchema.problems(in: changed("artifacts", .object(artifacts))) == ["artifacts.run_dir_removed: string, expected boolean"])
-        #expect(SmokeReportSchema.problems(in: changed("status", nil)).contains("status: missing"))
-        #expect(SmokeReportSchema.problems(in: changed("status", .string("fail"))) == ["error: missing"])
-        #expect(SmokeReportSchema.problems(in: changed("host_count", .string("1"))) == ["host_count: string, expected integer"])
-    }
 }

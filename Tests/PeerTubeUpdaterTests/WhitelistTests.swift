@@ -3,6 +3,7 @@ import Testing
 @testable import PeerTubeSimulator
 @testable import PeerTubeUpdater
 
+extension Integration {
 /// Whitelist parsing and host normalisation (DESIGN §1 stage 2), and the instances stage over HTTP.
 @Suite struct WhitelistTests {
     @Test(arguments: [
@@ -77,4 +78,5 @@ import Testing
         #expect(summary.hosts == 2)
         #expect(try fetchStrings(dir.path("s.db"), "SELECT host FROM instance_crawl_progress WHERE status = 'pending' ORDER BY host") == ["diode.zone", "peertube.tv"])
     }
+}
 }

@@ -4,13 +4,13 @@ import GRDB
 import SmokeHarness
 import Testing
 
+extension Integration {
 /// The worker binary's guarantees beyond the smoke checks: refusals before any work, the service
 /// started again on every exit path, the lock, --resume-staging and --skip-local-dead.
 @Suite("Worker", .serialized)
 struct WorkerTests {
-    @Test("the default --gpu without a usable CUDA device fails clearly before any work")
+    @Test("the default --gpu without a usable CUDA device fails clearly before any work", .enabled(if: !CUDADevice.isUsable))
     func gpuWithoutCUDA() throws {
-        try #require(!CUDADevice.isUsable, "this machine has a usable CUDA device")
         let temp = try TempDir()
         try makeDatabase(at: temp.path("prod.db"), prod: true)
         let before = try fingerprints(temp.path("prod.db"))
@@ -208,4 +208,5 @@ struct WorkerConcurrencyTests {
             #expect(try count(layout.prodDB, "SELECT count(*) FROM videos") > videos0)
         }
     }
+}
 }

@@ -156,3 +156,8 @@ enum InstalledModel {
     }
     static let embedder: Result<SentenceEmbedder, Error> = Result { try SentenceEmbedder(modelDirectory: directory, device: .cpu) }
 }
+
+/// The suites that start the `peertube-updater` binary or serve HTTP on loopback live in this
+/// namespace, so `swift test --filter Integration` runs them and `--skip Integration` runs only the
+/// pure unit suites (real SQLite files, real model, real FAISS, no child process, no server).
+enum Integration {}
