@@ -18,7 +18,7 @@ public struct MainRun: Sendable {
         let outcome = try await fixture.worker.run(fixture.workerArguments(layout, extra: ["--inject-replace-embedding-for-test"]), layout: layout, logger: fixture.logger)
         let log = WorkerLog.parse((try? String(contentsOfFile: layout.workerLog, encoding: .utf8)) ?? "")
         let checks = try evaluate(layout, log: log, exitCode: outcome.exitCode, errorLine: outcome.errorLine,
-                                  beforePath: fixture.beforeSnapshot, rules: fixture.rules, gpu: fixture.gpu, injected: true)
+                                  beforePath: fixture.beforeSnapshot, rules: fixture.rules, device: fixture.device, injected: true)
         for check in checks where !check.passed { fixture.logger.error("smoke: check \(check.name) FAILED: \(check.detail)") }
         fixture.logger.info("smoke: main run rc=\(outcome.exitCode) in \(outcome.durationMs)ms; \(checks.filter(\.passed).count)/\(checks.count) checks pass")
         return MainRun(exitCode: outcome.exitCode, durationMs: outcome.durationMs, log: log, checks: checks,
@@ -28,14 +28,14 @@ public struct MainRun: Sendable {
     /// Every check of a finished worker run. Checks that need an artifact the run did not produce
     /// fail with the reason instead of throwing, so one report lists every problem.
     public static func evaluate(_ layout: WorkerLayout, log: WorkerLog.Parsed, exitCode: Int32, errorLine: String?,
-                                beforePath: String, rules: MergeRuleSet, gpu: Bool, injected: Bool) throws -> [SmokeCheck] {
+                                beforePath: String, rules: MergeRuleSet, device: ComputeDevice, injected: Bool) throws -> [SmokeCheck] {
         func guarded(_ name: String, _ body: () throws -> SmokeCheck) -> SmokeCheck {
             do { return try body() } catch { return SmokeCheck(name, passed: false, detail: "\(error)") }
         }
         var checks = [
             SmokeChecks.exitStatus(exitCode, errorLine: errorLine),
             SmokeChecks.logMarkers(log),
-            SmokeChecks.deviceMarkers(log, gpu: gpu),
+            SmokeChecks.deviceMarkers(log, device: device),
             SmokeChecks.artifactsExist(layout),
             guarded("ann_meta_total") { try SmokeChecks.annTotal(metaPath: layout.indexMetaPath, indexPath: layout.indexPath, prodPath: layout.prodDB) },
             guarded("ann_ids_resolve") { try SmokeChecks.annIDsResolve(indexPath: layout.indexPath, prodPath: layout.prodDB) },

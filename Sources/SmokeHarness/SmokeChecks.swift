@@ -40,9 +40,9 @@ public enum SmokeChecks {
     }
 
     /// `device=cuda` and `mode=gpu` in GPU mode, `device=cpu` and `mode=cpu` in CPU mode.
-    public static func deviceMarkers(_ log: WorkerLog.Parsed, gpu: Bool) -> SmokeCheck {
-        let wanted = gpu ? ("cuda", "gpu") : ("cpu", "cpu")
-        let ok = log.device == wanted.0 && log.annMode == wanted.1
+    public static func deviceMarkers(_ log: WorkerLog.Parsed, device: ComputeDevice) -> SmokeCheck {
+        let wanted = (device.embeddingsMarker, device.annMarker)
+        let ok = ComputeDevice(embeddingsMarker: log.device, annMarker: log.annMode) == device
         return SmokeCheck("device_markers", passed: ok,
                           value: .object(["device": log.device.map(JSONValue.string) ?? .null, "mode": log.annMode.map(JSONValue.string) ?? .null]),
                           detail: ok ? "" : "expected device=\(wanted.0) and mode=\(wanted.1)")

@@ -8,7 +8,7 @@ import PeerTubeUpdater
 /// directory.
 public final class SmokeFixture: Sendable {
     public let options: SmokeOptions
-    public let gpu: Bool
+    public let device: ComputeDevice
     public let run: RunDirectory
     public let logger: Logger
     public let worker: WorkerProcess
@@ -31,10 +31,10 @@ public final class SmokeFixture: Sendable {
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : repositoryRoot + "/" + path }
         let sink = try LineLogHandler.Sink(stream: FileHandle.standardError, filePath: try run.path("smoke.log"))
         let logger = Logger(label: "smoke") { _ in LineLogHandler(sink: sink) }
-        let gpu = options.resolvedDevice == .gpu
-        logger.info("smoke: run \(run.runID) in \(run.url.path), mode \(gpu ? "gpu" : "cpu")")
+        let device = options.resolvedDevice
+        logger.info("smoke: run \(run.runID) in \(run.url.path), mode \(device.rawValue)")
         // Refusals first, before anything slow.
-        if gpu { try CUDADevice.require() }
+        if device == .gpu { for stage in ["embeddings", "ANN build"] { try GPUStages.require(stage) } }
         if options.useSystemctl {
             var settings = ServiceControl.Settings()
             settings.enabled = true
@@ -87,18 +87,18 @@ public final class SmokeFixture: Sendable {
             throw error
         }
         logger.info("smoke: whitelist \(whitelist.url); federation \(address) serving \(corpus.corpus.instances.map(\.host).joined(separator: ", "))")
-        return SmokeFixture(options: options, gpu: gpu, run: run, logger: logger, worker: worker, modelDirectory: modelDirectory,
+        return SmokeFixture(options: options, device: device, run: run, logger: logger, worker: worker, modelDirectory: modelDirectory,
                             sourceDB: sourceDB, sourceIsEmbeddedDefault: embedded, mini: mini, main: main,
                             beforeSnapshot: beforeSnapshot, mergeRulesPath: mergeRulesPath, rules: rules, whitelist: whitelist,
                             whitelistJSON: whitelistJSON, whitelistLog: whitelistLog, federation: federation, federationAddress: address)
     }
 
-    private init(options: SmokeOptions, gpu: Bool, run: RunDirectory, logger: Logger, worker: WorkerProcess, modelDirectory: String,
+    private init(options: SmokeOptions, device: ComputeDevice, run: RunDirectory, logger: Logger, worker: WorkerProcess, modelDirectory: String,
                  sourceDB: String, sourceIsEmbeddedDefault: Bool, mini: MiniProd.Summary, main: WorkerLayout, beforeSnapshot: String,
                  mergeRulesPath: String, rules: MergeRuleSet, whitelist: WhitelistServer, whitelistJSON: String, whitelistLog: String,
                  federation: SimulatedFederation, federationAddress: String) {
         self.options = options
-        self.gpu = gpu
+        self.device = device
         self.run = run
         self.logger = logger
         self.worker = worker
@@ -137,7 +137,7 @@ public final class SmokeFixture: Sendable {
     /// the simulated federation, plus `extra` flags.
     public func workerArguments(_ layout: WorkerLayout, extra: [String] = [], mergeRules: String? = nil) -> [String] {
         var arguments = layout.arguments + [
-            gpu ? "--gpu" : "--cpu",
+            "--\(device.rawValue)",
             "--merge-rules", mergeRules ?? mergeRulesPath,
             "--whitelist-url", whitelist.url,
             "--model-dir", modelDirectory,

@@ -7,16 +7,8 @@ import PeerTubeUpdater
 public struct SmokeOptions: ParsableArguments, Sendable {
     public static let environmentVariable = "SMOKE_ARGS"
 
-    public enum Device: String, EnumerableFlag, Sendable {
-        case gpu, cpu
-        public static func help(for value: Device) -> ArgumentHelp? {
-            value == .gpu ? "GPU mode: expect device=cuda and mode=gpu (fails fast without a usable CUDA device)."
-                : "CPU mode: expect device=cpu and mode=cpu."
-        }
-    }
-
-    @Flag(help: "Mode. Default: GPU when a usable CUDA device is present, else CPU.")
-    public var device: Device?
+    /// Mode. Default: GPU when its stages can run here, else CPU.
+    @OptionGroup public var device: DeviceOptions
 
     @Flag(name: .customLong("keep-workdir"), help: "Keep tmp/orchestrator-smoke/<run-id>/ after a PASS (it is always kept after a FAIL).")
     public var keepWorkdir = false
@@ -65,8 +57,8 @@ public struct SmokeOptions: ParsableArguments, Sendable {
     }
 
     /// The mode this run checks: the flag, else GPU when usable, else CPU.
-    public var resolvedDevice: Device {
-        device ?? (CUDADevice.isUsable ? .gpu : .cpu)
+    public var resolvedDevice: ComputeDevice {
+        device.resolved(default: GPUStages.usable ? .gpu : .cpu)
     }
 
     /// The effective settings, for the report.

@@ -96,7 +96,7 @@ public final class SmokeSession: Sendable {
         var report: [String: JSONValue] = [
             "run_id": run.map { .string($0.runID) } ?? .null,
             "status": .string(passed ? "pass" : "fail"),
-            "mode": .string(snapshot.fixture.map { $0.gpu ? "gpu" : "cpu" } ?? (options.resolvedDevice == .gpu ? "gpu" : "cpu")),
+            "mode": .string((snapshot.fixture?.device ?? options.resolvedDevice).rawValue),
             "started_at": .string(startedAt.formatted(Date.ISO8601FormatStyle())),
             "host_count": .int(Int64(snapshot.fixture?.mini.hosts.count ?? 0)),
             "hosts": .array((snapshot.fixture?.mini.hosts ?? []).map(JSONValue.string)),

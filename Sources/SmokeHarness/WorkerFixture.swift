@@ -65,7 +65,7 @@ public final class WorkerFixture: Sendable {
                        beforePath: String? = nil, injected: Bool = true) throws -> [String: SmokeCheck] {
         let checks = try MainRun.evaluate(layout, log: WorkerLog.parse(log(layout)), exitCode: outcome.exitCode,
                                           errorLine: outcome.errorLine, beforePath: beforePath ?? fixture.beforeSnapshot,
-                                          rules: rules ?? fixture.rules, gpu: false, injected: injected)
+                                          rules: rules ?? fixture.rules, device: .cpu, injected: injected)
         return Dictionary(uniqueKeysWithValues: checks.map { ($0.name, $0) })
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PeerTubeUpdater
+import SmokeHarness
 
 struct ANNCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,13 +20,6 @@ struct ANNCommand: ParsableCommand {
                 """
         )
 
-        enum Mode: String, EnumerableFlag {
-            case cpu, gpu
-            static func help(for value: Mode) -> ArgumentHelp? {
-                value == .cpu ? "Build on the CPU (the default)." : "Build on a CUDA device; fails when none is usable (no CPU fallback)."
-            }
-        }
-
         @Option(name: [.customLong("db"), .customLong("db-path"), .customLong("prod-db")], help: ArgumentHelp("The prod DB.", valueName: "path"))
         var db: String?
         @Option(name: .customLong("index-path"), help: ArgumentHelp("Where to publish the index.", valueName: "path"))
@@ -40,7 +34,7 @@ struct ANNCommand: ParsableCommand {
         var nbits = 8
         @Option(name: .customLong("train-sample"), parsing: .unconditional, help: "At most this many vectors train the index.")
         var trainSample = 200_000
-        @Flag var mode: Mode = .cpu
+        @OptionGroup var device: DeviceOptions
         @OptionGroup var log: LogOptions
 
         func validate() throws {
@@ -54,7 +48,7 @@ struct ANNCommand: ParsableCommand {
             let logger = try log.makeLogger("ann")
             _ = try ANNBuild.run(dbPath: db ?? UpdaterDefaults().prodDB, indexPath: indexPath, metaPath: metaPath ?? indexPath + ".json",
                                  options: .init(nlist: nlist, m: m, nbits: nbits, trainSample: trainSample,
-                                                mode: mode == .gpu ? .gpu : .cpu),
+                                                device: device.resolved(default: .cpu)),
                                  logger: logger)
         }
     }

@@ -13,10 +13,13 @@ struct DeviceCommand: ParsableCommand {
 
     func run() throws {
         print("cpu: \(FaissIndex.blasDescription)")
-        switch CUDADevice.availability() {
-        case .usable(let name): print("cuda: usable (\(name))")
-        case .unavailable(let reason): print("cuda: unavailable: \(reason)")
+        let probe = CUDAProbe.probe()
+        print("cuda: \(probe.summary)")
+        for stage in ["embeddings", "ANN build"] {
+            print("gpu \(stage): \(GPUStages.unavailability(of: stage, probe: probe).map { "unavailable: \($0)" } ?? "usable")")
         }
-        if requireGPU { try CUDADevice.require() }
+        if requireGPU {
+            for stage in ["embeddings", "ANN build"] { try GPUStages.require(stage) }
+        }
     }
 }

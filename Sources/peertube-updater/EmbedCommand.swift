@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PeerTubeUpdater
+import SmokeHarness
 
 struct EmbedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,20 +19,13 @@ struct EmbedCommand: ParsableCommand {
             """
     )
 
-    enum Device: String, EnumerableFlag {
-        case cpu, gpu
-        static func help(for value: Device) -> ArgumentHelp? {
-            value == .cpu ? "Run on the CPU (the default)." : "Run on a CUDA device; fails when none is usable (no CPU fallback)."
-        }
-    }
-
     @Option(name: .customLong("db"), help: ArgumentHelp("The DB whose videos to embed.", valueName: "path"))
     var db: String?
     @Option(name: .customLong("texts"), help: ArgumentHelp("A JSON list of strings to encode.", valueName: "path"))
     var texts: String?
     @Option(name: .customLong("out"), help: ArgumentHelp("Where --texts writes its vectors (JSON).", valueName: "path"))
     var out: String?
-    @Flag var device: Device = .cpu
+    @OptionGroup var device: DeviceOptions
     @Flag(help: "Re-embed every video, not only those without an embedding.")
     var force = false
     @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Videos per batch and per commit.")
@@ -49,7 +43,7 @@ struct EmbedCommand: ParsableCommand {
     func run() throws {
         let logger = try log.makeLogger("embed")
         let embedder = try SentenceEmbedder(modelDirectory: ModelFiles.resolveDirectory(modelDir),
-                                            device: device == .gpu ? .cuda : .cpu)
+                                            device: device.resolved(default: .cpu))
         if let db {
             _ = try EmbeddingStage.run(dbPath: db, embedder: embedder,
                                        options: .init(batchSize: batchSize, force: force), logger: logger)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PeerTubeUpdater
+import SmokeHarness
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,13 +22,6 @@ struct RunCommand: AsyncParsableCommand {
             Defaults come from PEERTUBE_UPDATER_* environment variables (see the top-level help), then flags.
             """
     )
-
-    enum Device: String, EnumerableFlag {
-        case gpu, cpu
-        static func help(for value: Device) -> ArgumentHelp? {
-            value == .gpu ? "Embeddings and ANN build on a CUDA device, no CPU fallback (the default)." : "CPU only."
-        }
-    }
 
     @OptionGroup var prod: ProdOptions
     @OptionGroup var staging: StagingOptions
@@ -63,7 +57,7 @@ struct RunCommand: AsyncParsableCommand {
     var topK = 20
     @Option(parsing: .unconditional, help: "Inverted lists probed per similarity query.")
     var nprobe = 16
-    @Flag var device: Device = .gpu
+    @OptionGroup var device: DeviceOptions
 
     @Flag(name: .customLong("use-systemctl"), help: "Stop the service before the merge and start it again after (also after a failure).")
     var useSystemctl = false
@@ -123,7 +117,7 @@ struct RunCommand: AsyncParsableCommand {
         options.nlist = nlist
         options.similarityTopK = topK
         options.similarityNprobe = nprobe
-        options.gpu = device == .gpu
+        options.device = device.resolved(default: .gpu)
         options.service.enabled = useSystemctl
         options.service.name = serviceName ?? defaults.serviceName
         options.service.executable = systemctlBin

@@ -14,10 +14,10 @@ import Testing
         return path
     }
 
-    private func build(_ db: String, _ dir: TempDir, nlist: Int = 8, mode: ANNBuild.Mode = .cpu, fit: Bool = false,
+    private func build(_ db: String, _ dir: TempDir, nlist: Int = 8, device: ComputeDevice = .cpu, fit: Bool = false,
                        logger: Logger = quietLogger) throws -> ANNBuild.Result {
         try ANNBuild.run(dbPath: db, indexPath: dir.path("index.faiss"), metaPath: dir.path("index.faiss.json"),
-                         options: .init(nlist: nlist, mode: mode, lowerNlistToFit: fit), logger: logger)
+                         options: .init(nlist: nlist, device: device, lowerNlistToFit: fit), logger: logger)
     }
 
     @Test func theIndexReadsBackAndAgreesWithMetaAndDB() throws {
@@ -68,7 +68,7 @@ import Testing
         #expect(throws: ANNError.nlistTooLarge(nlist: 599, vectors: 600, usable: 15)) { try build(db, dir, nlist: 599) }
         #expect(throws: ANNError.nlistTooLarge(nlist: 16, vectors: 600, usable: 15)) { try build(db, dir, nlist: 16) }
         #expect("\(ANNError.nlistTooLarge(nlist: 16, vectors: 600, usable: 15))".hasSuffix("use --nlist 15 or less"))
-        #expect(throws: GPUUnavailable.self) { try build(db, dir, mode: .gpu) }
+        #expect(throws: GPUUnavailable.self) { try build(db, dir, device: .gpu) }
         let empty = dir.path("empty.db")
         try makeDatabase(at: empty, prod: true)
         #expect(throws: ANNError.noEmbeddings(path: empty)) { try build(empty, dir) }

@@ -36,7 +36,7 @@ import Testing
     }
 
     @Test func gpuWithoutCUDAFailsBeforeAnyWork() {
-        let error = #expect(throws: GPUUnavailable.self) { try SentenceEmbedder(modelDirectory: "/nonexistent", device: .cuda) }
+        let error = #expect(throws: GPUUnavailable.self) { try SentenceEmbedder(modelDirectory: "/nonexistent", device: .gpu) }
         #expect(error?.description.contains("no CPU fallback") == true)
     }
 }

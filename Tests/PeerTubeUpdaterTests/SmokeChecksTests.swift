@@ -73,8 +73,8 @@ struct SmokeChecksTests {
         let markers = SmokeChecks.logMarkers(failed)
         #expect(!markers.passed)
         #expect(markers.detail.contains("similarity_precompute") && markers.detail.contains("worker completed"))
-        #expect(!SmokeChecks.deviceMarkers(failed, gpu: true).passed)
-        #expect(SmokeChecks.deviceMarkers(failed, gpu: false).passed)
+        #expect(!SmokeChecks.deviceMarkers(failed, device: .gpu).passed)
+        #expect(SmokeChecks.deviceMarkers(failed, device: .cpu).passed)
 
         let temp = try TempDir()
         let lock = try RunLock.acquire(at: temp.path("held.lock"), logger: quietLogger)

@@ -9,7 +9,7 @@ extension Integration {
 /// started again on every exit path, the lock, --resume-staging and --skip-local-dead.
 @Suite("Worker", .serialized)
 struct WorkerTests {
-    @Test("the default --gpu without a usable CUDA device fails clearly before any work", .enabled(if: !CUDADevice.isUsable))
+    @Test("the default --gpu without a usable CUDA device fails clearly before any work", .enabled(if: !GPUStages.usable))
     func gpuWithoutCUDA() throws {
         let temp = try TempDir()
         try makeDatabase(at: temp.path("prod.db"), prod: true)

@@ -46,26 +46,24 @@ public struct ANNMeta: Codable, Equatable, Sendable {
 /// A full rebuild of the FAISS IVF-PQ index over prod's embeddings (inner
 /// product on L2-normalised vectors, ids = `video_embeddings.rowid`), published atomically.
 public enum ANNBuild {
-    public enum Mode: String, Sendable { case cpu, gpu }
-
     public struct Options: Sendable {
         public var nlist: Int
         public var m = 32
         public var nbits = 8
         public var trainSample = 200_000
         public var batchSize = 5_000
-        public var mode: Mode = .cpu
+        public var device: ComputeDevice = .cpu
         /// An nlist (or nbits) the training vectors cannot train well is lowered to the largest one they
         /// can (with a warning) instead of refused: the worker's choice, so a small prod still gets an index.
         public var lowerNlistToFit = false
-        public init(nlist: Int, m: Int = 32, nbits: Int = 8, trainSample: Int = 200_000, mode: Mode = .cpu,
+        public init(nlist: Int, m: Int = 32, nbits: Int = 8, trainSample: Int = 200_000, device: ComputeDevice = .cpu,
                     lowerNlistToFit: Bool = false) {
             self.nlist = nlist
             self.lowerNlistToFit = lowerNlistToFit
             self.m = m
             self.nbits = nbits
             self.trainSample = trainSample
-            self.mode = mode
+            self.device = device
         }
     }
 
@@ -85,7 +83,7 @@ public enum ANNBuild {
     public static func run(dbPath: String, indexPath: String, metaPath: String, options: Options,
                            logger: Logger) throws -> Result {
         // Refuse before reading or touching anything: the published index stays as it is.
-        if options.mode == .gpu { try CUDADevice.require() }
+        if options.device == .gpu { try GPUStages.require("ANN build") }
         guard options.nlist > 0, options.m > 0, (1...16).contains(options.nbits), options.trainSample > 0 else {
             throw ANNError.badParameters("nlist, m and train-sample must be > 0 and nbits in 1...16")
         }
@@ -120,7 +118,7 @@ public enum ANNBuild {
             nbits = fitting
         }
         FaissIndex.setThreads(openMP: 1, blas: 1)
-        logger.info("ann: mode=\(options.mode.rawValue) vectors=\(scan.valid) skipped=\(scan.skipped) dim=\(scan.dimension) nlist=\(nlist) m=\(options.m) nbits=\(nbits) blas=\(FaissIndex.blasDescription)")
+        logger.info("ann: mode=\(options.device.annMarker) vectors=\(scan.valid) skipped=\(scan.skipped) dim=\(scan.dimension) nlist=\(nlist) m=\(options.m) nbits=\(nbits) blas=\(FaissIndex.blasDescription)")
         let pqWanted = pointsPerListWanted << nbits
         if min(options.trainSample, scan.valid) < pqWanted {
             logger.warning("ann: \(min(options.trainSample, scan.valid)) training vectors for \(1 << nbits) PQ centroids is under \(pqWanted); codes will be coarse")
@@ -153,7 +151,7 @@ public enum ANNBuild {
 
         let meta = ANNMeta(builtAt: Date().formatted(Date.ISO8601FormatStyle()), total: index.count,
                            embeddingDim: scan.dimension, modelName: scan.modelName, nlist: nlist, m: options.m,
-                           nbits: nbits, acceleration: options.mode.rawValue)
+                           nbits: nbits, acceleration: options.device.annMarker)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         // The index and the meta that describes it switch together, in one rename (ArtifactGenerations);

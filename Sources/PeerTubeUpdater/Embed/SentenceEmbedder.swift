@@ -1,22 +1,17 @@
 import Foundation
 
-/// Where the encoder runs.
-public enum EmbeddingDevice: String, Sendable, CaseIterable {
-    case cpu, cuda
-}
-
 /// Texts → normalised 384-d vectors: the tokenizer and an encoder backend behind one seam, so a
 /// CUDA backend can take the CPU's place without the embedding stage knowing.
 public struct SentenceEmbedder: Sendable {
     public let tokenizer: WordPieceTokenizer
-    public let device: EmbeddingDevice
+    public let device: ComputeDevice
     private let encoder: MiniLMEncoder
     public var dimension: Int { encoder.files.hiddenSize }
 
     /// Loads the model. `.cuda` fails here, before any work, when no usable CUDA device exists:
     /// there is no CPU fallback.
-    public init(modelDirectory: String, device: EmbeddingDevice) throws {
-        if device == .cuda { try CUDADevice.require() }
+    public init(modelDirectory: String, device: ComputeDevice) throws {
+        if device == .gpu { try GPUStages.require("embeddings") }
         let files = try ModelFiles(directory: modelDirectory)
         tokenizer = try WordPieceTokenizer(vocabularyFile: files.vocabularyPath, maxLength: files.maxSequenceLength)
         encoder = try MiniLMEncoder(files: files)

@@ -18,12 +18,12 @@ public enum UpdaterWorker {
 
     public static func run(_ options: WorkerOptions, logger: Logger) async throws -> Summary {
         let clock = ContinuousClock.now
-        logger.info("worker: start prod=\(options.prodDB) staging=\(options.stagingDB) device=\(options.device) nlist=\(options.nlist)")
+        logger.info("worker: start prod=\(options.prodDB) staging=\(options.stagingDB) device=\(options.device.rawValue) nlist=\(options.nlist)")
         // Everything that can be refused is refused before the lock, the crawl or any write.
         let rules = try options.mergeRulesPath.map(MergeRuleSet.load(from:)) ?? .builtIn
         _ = try DatabaseFile.open(options.prodDB, role: "prod DB", access: .readOnly)
         guard options.nlist > 0 else { throw ANNError.badParameters("--nlist must be > 0") }
-        let embedder = try SentenceEmbedder(modelDirectory: options.modelDirectory, device: options.gpu ? .cuda : .cpu)
+        let embedder = try SentenceEmbedder(modelDirectory: options.modelDirectory, device: options.device)
         let service = options.service.enabled ? try ServiceControl(settings: options.service) : nil
 
         for point in options.injection.failAt { FaultPlan.fail(at: point) }
@@ -89,7 +89,7 @@ public enum UpdaterWorker {
         let reach = try CrawlReach.measure(stagingPath: staging, maxInstances: crawl.maxInstances)
         guard reach.share >= options.minReachedShare else { throw OutageGateError(reach: reach, minimumShare: options.minReachedShare) }
         logger.info("outage gate: the crawl \(reach); required \(Int((options.minReachedShare * 100).rounded()))%")
-        try WorkerLog.stage(.embeddingsBuild, "device=\(embedder.device.rawValue)", logger: logger) {
+        try WorkerLog.stage(.embeddingsBuild, "device=\(embedder.device.embeddingsMarker)", logger: logger) {
             _ = try EmbeddingStage.run(dbPath: staging, embedder: embedder, options: .init(batchSize: options.embeddingBatchSize), logger: logger)
         }
         if options.injection.replaceEmbedding {
@@ -108,9 +108,9 @@ public enum UpdaterWorker {
         try WorkerLog.stage(.popularityRecompute, "incremental", logger: logger) {
             _ = try PopularityRecompute.run(dbPath: prod, selection: .incremental, logger: logger)
         }
-        summary.ann = try WorkerLog.stage(.annBuild, "nlist \(options.nlist) mode=\(options.gpu ? "gpu" : "cpu")", logger: logger) {
+        summary.ann = try WorkerLog.stage(.annBuild, "nlist \(options.nlist) mode=\(options.device.annMarker)", logger: logger) {
             try ANNBuild.run(dbPath: prod, indexPath: options.indexPath, metaPath: options.indexMetaPath,
-                             options: .init(nlist: options.nlist, mode: options.gpu ? .gpu : .cpu, lowerNlistToFit: true), logger: logger).meta
+                             options: .init(nlist: options.nlist, device: options.device, lowerNlistToFit: true), logger: logger).meta
         }
         summary.similarity = try WorkerLog.stage(.similarityPrecompute, "incremental top-k \(options.similarityTopK) nprobe \(options.similarityNprobe)", logger: logger) {
             try SimilarityPrecompute.run(dbPath: prod, indexPath: options.indexPath, outPath: options.similarityDB,

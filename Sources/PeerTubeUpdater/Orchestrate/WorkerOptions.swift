@@ -24,8 +24,8 @@ public struct WorkerOptions: Sendable {
     /// before the merge (0 turns the gate off).
     public var minReachedShare = 0.5
 
-    /// GPU for embeddings and the ANN build, with no CPU fallback.
-    public var gpu = true
+    /// Where the embeddings and the ANN build run; `.gpu` has no CPU fallback.
+    public var device = ComputeDevice.gpu
     public var nlist = 4096
     public var similarityTopK = 20
     public var similarityNprobe = 16
@@ -57,6 +57,4 @@ public struct WorkerOptions: Sendable {
         service.name = defaults.serviceName
         crawl.stopAfterFullPages = 2
     }
-
-    public var device: String { gpu ? "gpu" : "cpu" }
 }

@@ -1,0 +1,111 @@
+import Foundation
+
+/// Facts about this machine's CUDA driver and devices, read at run time through `dlopen`, so the
+/// tool builds and runs where CUDA is absent. The probe decides nothing: whether a device can serve a
+/// stage is for that stage to say (`GPUStages`).
+public enum CUDAProbe {
+    public struct Device: Sendable, Equatable {
+        public var index: Int
+        public var name: String
+        public var memoryBytes: Int
+    }
+
+    public struct Report: Sendable, Equatable {
+        /// The driver library that was loaded (nil: none could be).
+        public var driverLibrary: String?
+        /// `cuDriverGetVersion`, e.g. 13000 for CUDA 13.0.
+        public var driverVersion: Int?
+        public var devices: [Device] = []
+        /// Why the probe stopped short (no driver, `cuInit` failed, …).
+        public var problem: String?
+
+        /// One line for logs and `peertube-updater device`.
+        public var summary: String {
+            if let problem { return "no CUDA device: \(problem)" }
+            let version = driverVersion.map { " \($0 / 1000).\($0 % 1000 / 10)" } ?? ""
+            let list = devices.map { "#\($0.index) \($0.name) (\($0.memoryBytes >> 30) GiB)" }.joined(separator: ", ")
+            return "CUDA driver\(version) (\(driverLibrary ?? "?")): \(devices.count) device(s): \(list)"
+        }
+    }
+
+    /// Loads the driver by its bare name (the loader's path), then from the usual install folders,
+    /// and lists the devices.
+    public static func probe() -> Report {
+        var report = Report()
+        let candidates = ["libcuda.so.1", "/usr/lib/x86_64-linux-gnu/libcuda.so.1", "/usr/lib64/libcuda.so.1",
+                          "/usr/local/nvidia/lib64/libcuda.so.1"]
+        guard let (driver, library) = candidates.lazy.compactMap({ path in dlopen(path, RTLD_NOW | RTLD_LOCAL).map { ($0, path) } }).first else {
+            report.problem = "the CUDA driver (libcuda.so.1) is not installed on this machine"
+            return report
+        }
+        defer { dlclose(driver) }
+        report.driverLibrary = library
+        typealias CUInit = @convention(c) (UInt32) -> Int32
+        typealias CUInt = @convention(c) (UnsafeMutablePointer<Int32>) -> Int32
+        typealias CUDeviceGet = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+        typealias CUDeviceGetName = @convention(c) (UnsafeMutablePointer<CChar>, Int32, Int32) -> Int32
+        typealias CUDeviceTotalMem = @convention(c) (UnsafeMutablePointer<Int>, Int32) -> Int32
+        func symbol<T>(_ name: String, as: T.Type) -> T? { dlsym(driver, name).map { unsafeBitCast($0, to: T.self) } }
+        guard let cuInit = symbol("cuInit", as: CUInit.self), let getCount = symbol("cuDeviceGetCount", as: CUInt.self) else {
+            report.problem = "\(library) lacks cuInit/cuDeviceGetCount"
+            return report
+        }
+        let status = cuInit(0)
+        guard status == 0 else {
+            report.problem = "cuInit failed with CUDA error \(status) (no device, or the driver does not match the kernel module)"
+            return report
+        }
+        var version: Int32 = 0
+        if let getVersion = symbol("cuDriverGetVersion", as: CUInt.self), getVersion(&version) == 0 { report.driverVersion = Int(version) }
+        var count: Int32 = 0
+        guard getCount(&count) == 0, count > 0 else {
+            report.problem = "the CUDA driver reports no device"
+            return report
+        }
+        let getDevice = symbol("cuDeviceGet", as: CUDeviceGet.self)
+        let getName = symbol("cuDeviceGetName", as: CUDeviceGetName.self)
+        let totalMem = symbol("cuDeviceTotalMem_v2", as: CUDeviceTotalMem.self)
+        for index in 0..<count {
+            var handle: Int32 = 0
+            var name = [CChar](repeating: 0, count: 256)
+            var memory = 0
+            if let getDevice, getDevice(&handle, index) == 0 {
+                _ = getName?(&name, Int32(name.count), handle)
+                _ = totalMem?(&memory, handle)
+            }
+            report.devices.append(Device(index: Int(index), name: String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
+                                         memoryBytes: memory))
+        }
+        return report
+    }
+}
+
+/// `--gpu` was asked for and no CUDA device can serve a GPU stage. There is no CPU fallback: the
+/// operator chose the device, so the run stops before any work.
+public struct GPUUnavailable: Error, CustomStringConvertible, Equatable {
+    public var reason: String
+    public var description: String { "--gpu needs a usable CUDA device, and there is no CPU fallback: \(reason)" }
+}
+
+/// Whether the GPU stages can run here, decided by the stages this build has.
+public enum GPUStages {
+    /// The stages of this build that run on a CUDA device (none yet: the kernels are to come).
+    public static let available: Set<String> = []
+
+    /// nil when `stage` can run on this machine's GPU, else why not.
+    public static func unavailability(of stage: String, probe: CUDAProbe.Report = CUDAProbe.probe()) -> String? {
+        if let problem = probe.problem { return problem }
+        guard available.contains(stage) else {
+            return "\(probe.devices.count) CUDA device(s) found, but this build has no CUDA kernels for the \(stage) stage yet"
+        }
+        return nil
+    }
+
+    /// True when every GPU stage can run here.
+    public static var usable: Bool { ["embeddings", "ANN build"].allSatisfy { unavailability(of: $0) == nil } }
+
+    /// - Throws: `GPUUnavailable` unless `stage` can run on this machine's GPU.
+    public static func require(_ stage: String) throws {
+        if let reason = unavailability(of: stage) { throw GPUUnavailable(reason: reason) }
+    }
+}
