@@ -36,7 +36,7 @@ public final class SmokeSession: Sendable {
         /// Bad SMOKE_ARGS or an unusable workdir: a FAIL report with the reason, and no run.
         func failEarly(_ options: SmokeOptions, base: String, _ error: Error) throws {
             let session = SmokeSession(options: options, reportBase: base, run: nil)
-            session.record(error: "\(error)")
+            session.record(error: Remedy.describe(error))
             try session.finish()
         }
         let options: SmokeOptions
@@ -53,11 +53,11 @@ public final class SmokeSession: Sendable {
             do {
                 try await $current.withValue(session) { try await body() }
             } catch {
-                session.record(error: "\(error)")
+                session.record(error: Remedy.describe(error))
             }
             await fixture.stop()
         } catch {
-            session.record(error: "\(error)")
+            session.record(error: Remedy.describe(error))
         }
         try session.finish()
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PeerTubeUpdater
+import SmokeHarness
 
 /// Where log lines go: stdout always, and a log file when named.
 struct LogOptions: ParsableArguments {
@@ -43,16 +44,14 @@ struct StagingOptions: ParsableArguments {
 struct OneLineError: Error, CustomStringConvertible {
     let description: String
     init(_ error: Error) {
-        description = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        description = Remedy.describe(error).split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }.joined(separator: " ").escapedForLog
     }
 
     /// What the CLI prints for `error`: argument-parser's own outcomes (help, exit codes, usage
     /// errors) as they are, every other error as one escaped line.
     static func forCommandLine(_ error: Error) -> Error {
-        switch error {
-        case is CleanExit, is ExitCode, is ValidationError: error
-        default: OneLineError(error)
-        }
+        // Help requests and usage errors travel as argument-parser's own (partly internal) types.
+        String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") ? error : OneLineError(error)
     }
 }

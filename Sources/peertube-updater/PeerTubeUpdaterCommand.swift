@@ -28,4 +28,19 @@ struct PeerTubeUpdaterCommand: AsyncParsableCommand {
             SimCommand.self,
         ]
     )
+
+    /// Every command's failure is one escaped line on stderr, with its remedy, and a non-zero exit
+    /// (errors can quote multi-line SQL, or text from the network).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: OneLineError.forCommandLine(error))
+        }
+    }
 }

@@ -130,11 +130,6 @@ struct RunCommand: AsyncParsableCommand {
 
         let sink = try LineLogHandler.Sink(stream: FileHandle.standardOutput, filePath: logs ?? defaults.workerLog)
         let logger = Logger(label: "worker") { _ in LineLogHandler(sink: sink) }
-        do {
-            _ = try await UpdaterWorker.run(options, logger: logger)
-        } catch {
-            // The contract: one escaped line on stderr (SQLite errors quote multi-line SQL).
-            throw OneLineError.forCommandLine(error)
-        }
+        _ = try await UpdaterWorker.run(options, logger: logger)
     }
 }

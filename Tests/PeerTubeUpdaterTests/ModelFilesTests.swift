@@ -1,4 +1,5 @@
 import Foundation
+import SmokeHarness
 import Testing
 @testable import PeerTubeUpdater
 
@@ -11,7 +12,7 @@ import Testing
 
     @Test func aMissingModelNamesMakeModel() {
         let error = #expect(throws: ModelError.self) { try SentenceEmbedder(modelDirectory: "/nonexistent/model", device: .cpu) }
-        #expect(error?.description.contains("make model") == true)
+        #expect(error.flatMap(Remedy.advice(for:))?.contains("make model") == true)
     }
 
     @Test func aTruncatedWeightsFileIsRefused() throws {
@@ -21,7 +22,7 @@ import Testing
         try weights.prefix(1_000_000).write(to: URL(fileURLWithPath: copy + "/model.safetensors"))
         let error = #expect(throws: ModelError.self) { try SentenceEmbedder(modelDirectory: copy, device: .cpu) }
         #expect(error?.description.contains("truncated") == true, "\(String(describing: error))")
-        #expect(error?.description.contains("make model") == true)
+        #expect(error.flatMap(Remedy.advice(for:))?.contains("make model") == true)
     }
 
     @Test func aWrongShapeIsRefused() throws {

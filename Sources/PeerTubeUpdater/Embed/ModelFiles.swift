@@ -8,11 +8,11 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .missing(path):
-            return "model not found: \(path) (run `make model` to install all-MiniLM-L6-v2, or pass --model-dir / set PEERTUBE_UPDATER_MODEL_DIR)"
+            return "model not found: \(path)"
         case let .unreadable(path):
-            return "model file not readable: \(path) (run `make model` to reinstall it)"
+            return "model file not readable: \(path)"
         case let .invalid(path, reason):
-            return "model file \(path) is invalid: \(reason) (run `make model` to reinstall it)"
+            return "model file \(path) is invalid: \(reason)"
         }
     }
 }

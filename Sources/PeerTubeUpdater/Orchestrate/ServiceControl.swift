@@ -3,6 +3,8 @@ import Logging
 
 public struct ServiceControlError: Error, CustomStringConvertible {
     public var message: String
+    /// systemd does not run on this machine at all.
+    public var systemdMissing = false
     public var description: String { "systemctl: \(message)" }
 }
 
@@ -29,7 +31,8 @@ public struct ServiceControl: Sendable {
         }
         if (settings.executable as NSString).lastPathComponent == "systemctl",
            !FileManager.default.fileExists(atPath: "/run/systemd/system") {
-            throw ServiceControlError(message: "systemd is not running on this machine (/run/systemd/system is missing), so service \(settings.name) cannot be stopped; run without --use-systemctl")
+            throw ServiceControlError(message: "systemd is not running on this machine (/run/systemd/system is missing), so service \(settings.name) cannot be stopped",
+                                      systemdMissing: true)
         }
         executablePath = path
     }

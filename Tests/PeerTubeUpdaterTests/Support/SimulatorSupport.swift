@@ -41,7 +41,14 @@ struct RunningFederation {
                   logger: Logger = quietLogger) async throws -> [CrawlSummary] {
         let client = PoliteHTTPClient(options: client ?? clientOptions())
         defer { client.shutdown() }
-        return [
+        return try await crawlAll(into: staging, options: options, using: client, logger: logger)
+    }
+
+    /// The same with a client the caller keeps (to look at its state after).
+    @discardableResult
+    func crawlAll(into staging: String, options: CrawlOptions = CrawlOptions(), using client: PoliteHTTPClient,
+                  logger: Logger = quietLogger) async throws -> [CrawlSummary] {
+        [
             try await InstancesCrawl.run(stagingPath: staging, whitelistURL: whitelistURL, client: client, options: options, logger: logger),
             try await ChannelsCrawl.run(stagingPath: staging, client: client, options: options, logger: logger),
             try await VideosCrawl.run(stagingPath: staging, client: client, options: options, logger: logger),

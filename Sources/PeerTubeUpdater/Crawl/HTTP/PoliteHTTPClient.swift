@@ -40,6 +40,13 @@ public final class PoliteHTTPClient: Sendable {
 
     public var requestCounters: RequestCounters { counters.withLock { $0 } }
 
+    /// The spacing of requests `host` has been slowed to (nil: never paced, full speed), and the 429
+    /// answers it gave.
+    public func pace(of host: String) async -> (interval: Duration?, rateLimitedAnswers: Int) {
+        let pacer = await hosts.pacer(for: host)
+        return (await pacer.currentInterval, await pacer.rateLimitedAnswers)
+    }
+
     /// GETs `pathAndQuery` (starting with `/`) from `host` and parses the JSON body.
     public func getJSON(host: String, _ pathAndQuery: String) async throws -> FetchedJSON {
         if await hosts.isCircuitOpen(host, threshold: options.circuitBreakerThreshold) {
