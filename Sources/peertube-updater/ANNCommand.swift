@@ -24,16 +24,16 @@ struct ANNCommand: ParsableCommand {
         var db: String?
         @Option(name: .customLong("index-path"), help: ArgumentHelp("Where to publish the index.", valueName: "path"))
         var indexPath: String
-        @Option(name: .customLong("meta-path"), help: ArgumentHelp("Where to publish the meta JSON. Default: <index-path>.json.", valueName: "path"))
+        @Option(name: .customLong("meta-path"), help: ArgumentHelp("Where to publish the meta JSON. Default: $PEERTUBE_UPDATER_INDEX_META_PATH or <index-path>.json.", valueName: "path"))
         var metaPath: String?
         @Option(parsing: .unconditional, help: "Inverted lists. FAISS trains a list well from 39 vectors: an nlist above (training vectors ÷ 39) is refused with the value to use.")
-        var nlist = 4096
+        var nlist = ANNBuild.Options().nlist
         @Option(parsing: .unconditional, help: "PQ sub-quantizers (must divide the dimension).")
-        var m = 32
+        var m = ANNBuild.Options().m
         @Option(parsing: .unconditional, help: "Bits per PQ code.")
-        var nbits = 8
+        var nbits = ANNBuild.Options().nbits
         @Option(name: .customLong("train-sample"), parsing: .unconditional, help: "At most this many vectors train the index.")
-        var trainSample = 200_000
+        var trainSample = ANNBuild.Options().trainSample
         @OptionGroup var device: DeviceOptions
         @OptionGroup var log: LogOptions
 
@@ -46,7 +46,7 @@ struct ANNCommand: ParsableCommand {
 
         func run() throws {
             let logger = try log.makeLogger("ann")
-            _ = try ANNBuild.run(dbPath: db ?? UpdaterDefaults().prodDB, indexPath: indexPath, metaPath: metaPath ?? indexPath + ".json",
+            _ = try ANNBuild.run(dbPath: db ?? UpdaterDefaults().prodDB, indexPath: indexPath, metaPath: metaPath ?? UpdaterDefaults().indexMetaPath(forIndex: indexPath),
                                  options: .init(nlist: nlist, m: m, nbits: nbits, trainSample: trainSample,
                                                 device: device.resolved(default: .cpu)),
                                  logger: logger)

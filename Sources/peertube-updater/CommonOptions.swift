@@ -6,7 +6,7 @@ import SmokeHarness
 
 /// Where log lines go: stdout always, and a log file when named.
 struct LogOptions: ParsableArguments {
-    @Option(name: .customLong("log-file"), help: ArgumentHelp("Also append log lines to this file.", valueName: "path"))
+    @Option(name: [.customLong("logs"), .customLong("log-file")], help: ArgumentHelp("Also append log lines to this file.", valueName: "path"))
     var logFile: String?
 
     @Flag(name: .long, help: "Log debug detail too.")

@@ -65,9 +65,9 @@ struct CrawlCommand: ParsableCommand {
         var existingDB: String?
         @Option(name: [.customLong("stop-after-full-pages"), .customLong("videos-stop-after-full-pages")], parsing: .unconditional,
                 help: "Stop a channel after N consecutive pages of known videos (0: never).")
-        var stopAfterFullPages = 0
+        var stopAfterFullPages = CrawlOptions().stopAfterFullPages
         @Option(name: .customLong("max-videos-pages"), parsing: .unconditional, help: "Pages per channel in this run (0: no cap).")
-        var maxVideosPages = 0
+        var maxVideosPages = CrawlOptions().maxVideosPages
         @Flag(name: .customLong("no-details"), help: "Skip GET /api/v1/videos/{uuid} for new videos (descriptions stay truncated, no tags).")
         var noDetails = false
         @OptionGroup var http: CrawlHTTPOptions
@@ -110,9 +110,9 @@ struct CrawlTarget: ParsableArguments {
     @Option(name: [.customLong("db"), .customLong("staging-db")], help: ArgumentHelp("The staging DB. Default: $PEERTUBE_UPDATER_STAGING_DB or data/staging-worker.db.", valueName: "path"))
     var db: String?
     @Option(name: .customLong("max-instances"), parsing: .unconditional, help: "Instances to crawl (0: all).")
-    var maxInstances = 0
+    var maxInstances = CrawlOptions().maxInstances
     @Option(name: .customLong("max-channels"), parsing: .unconditional, help: "Channels stage: channels accepted; videos stage: channels crawled (0: no cap).")
-    var maxChannels = 0
+    var maxChannels = CrawlOptions().maxChannels
     @Flag(inversion: .prefixedNo, help: "Keep only channels and videos not already known.")
     var newOnly = true
     @Flag(help: "Continue from the progress rows of an interrupted run.")
@@ -133,23 +133,23 @@ struct CrawlTarget: ParsableArguments {
 /// How the crawl talks HTTP.
 struct CrawlHTTPOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Requests in flight across all hosts.")
-    var concurrency = 4
+    var concurrency = HTTPClientOptions().concurrency
     @Option(name: .customLong("per-host"), parsing: .unconditional, help: "Requests in flight per host.")
-    var perHost = 2
+    var perHost = HTTPClientOptions().perHostConcurrency
     @Option(name: .customLong("timeout-ms"), parsing: .unconditional, help: "Limit per request attempt, body included.")
-    var timeoutMs = 5_000
+    var timeoutMs = HTTPClientOptions().timeoutMs
     @Option(name: .customLong("max-retries"), parsing: .unconditional, help: "Retries for timeouts, network errors and 5xx (never 4xx). A 429 uses none: the host is paused for its Retry-After and then paced.")
-    var maxRetries = 3
-    @Option(name: .customLong("backoff-ms"), parsing: .unconditional, help: "First pause before a retry; doubles each time, capped at 30 s.")
-    var backoffMs = 1_000
+    var maxRetries = HTTPClientOptions().maxRetries
+    @Option(name: .customLong("backoff-ms"), parsing: .unconditional, help: "First pause before a retry; doubles each time, capped at 30 s (--retry-after-cap-ms caps a 429's pause).")
+    var backoffMs = HTTPClientOptions().backoffBaseMs
     @Option(name: .customLong("retry-after-cap-ms"), parsing: .unconditional, help: "Longest pause honoured for one 429 (Retry-After or the window's reset).")
-    var retryAfterCapMs = 30_000
+    var retryAfterCapMs = HTTPClientOptions().retryAfterCapMs
     @Option(name: .customLong("rate-limit-patience-ms"), parsing: .unconditional, help: ArgumentHelp(
         "A host answering nothing but 429 for this long is given up for the run.",
         discussion: "Each host is paced: a 429 pauses the whole host for its Retry-After, then its requests go at a learnt rate (halved at each 429, raised slowly after successes, seeded from RateLimit-* / X-RateLimit-* headers). So a rate-limited host is crawled completely at the pace it allows, and this patience bounds the crawl of a host that never lets a request through."))
     var rateLimitPatienceMs = HTTPClientOptions().rateLimitPatienceMs
     @Option(name: .customLong("max-body-bytes"), parsing: .unconditional, help: "Bodies above this are refused.")
-    var maxBodyBytes = 8 << 20
+    var maxBodyBytes = HTTPClientOptions().maxBodyBytes
     @Option(name: .customLong("route"), help: ArgumentHelp("HOST=ADDRESS:PORT: connect there for HOST, URL and Host header unchanged ('*' for every host). Repeatable.", valueName: "host=addr"))
     var routes: [String] = []
     @Flag(name: .customLong("http-only"), help: "Speak plain http only (the simulator); by default https, then http.")

@@ -29,7 +29,7 @@ struct EmbedCommand: ParsableCommand {
     @Flag(help: "Re-embed every video, not only those without an embedding.")
     var force = false
     @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Videos per batch and per commit.")
-    var batchSize = 64
+    var batchSize = EmbeddingStage.Options().batchSize
     @Option(name: .customLong("model-dir"), help: ArgumentHelp("The model folder. Default: $PEERTUBE_UPDATER_MODEL_DIR or models/all-MiniLM-L6-v2.", valueName: "path"))
     var modelDir: String?
     @OptionGroup var log: LogOptions

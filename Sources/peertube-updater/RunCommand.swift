@@ -33,7 +33,7 @@ struct RunCommand: AsyncParsableCommand {
     var similarityDB: String?
     @Option(name: .customLong("merge-rules"), help: ArgumentHelp("Merge rules JSON. Default: the built-in merge_rules.json.", valueName: "path"))
     var mergeRules: String?
-    @Option(name: .customLong("logs"), help: ArgumentHelp("Append the worker log here (also echoed to stdout). Default: <data>/updater-worker.log.", valueName: "path"))
+    @Option(name: [.customLong("logs"), .customLong("log-file")], help: ArgumentHelp("Append the worker log here (also echoed to stdout). Default: $PEERTUBE_UPDATER_LOG or <data>/updater-worker.log.", valueName: "path"))
     var logs: String?
     @Option(name: .customLong("whitelist-url"), help: ArgumentHelp("Whitelist URL or file. Default: JoinPeerTube's healthy hosts.", valueName: "url"))
     var whitelistURL: String?
@@ -41,22 +41,22 @@ struct RunCommand: AsyncParsableCommand {
     var modelDir: String?
 
     @Option(name: .customLong("max-instances"), parsing: .unconditional, help: "Instances to crawl (0: all).")
-    var maxInstances = 0
+    var maxInstances = CrawlOptions().maxInstances
     @Option(name: .customLong("max-channels"), parsing: .unconditional, help: "Channels accepted by the channels stage and crawled by the videos stage (0: no cap).")
-    var maxChannels = 0
+    var maxChannels = CrawlOptions().maxChannels
     @Option(name: .customLong("max-videos-pages"), parsing: .unconditional, help: "Pages per channel (0: no cap).")
-    var maxVideosPages = 0
+    var maxVideosPages = CrawlOptions().maxVideosPages
     @Option(name: [.customLong("videos-stop-after-full-pages"), .customLong("stop-after-full-pages")], parsing: .unconditional,
             help: "Stop a channel after N consecutive pages of known videos (0: never).")
-    var stopAfterFullPages = 2
+    var stopAfterFullPages = CrawlOptions().stopAfterFullPages
     @OptionGroup var http: CrawlHTTPOptions
 
     @Option(parsing: .unconditional, help: "ANN inverted lists (keep well below the number of embeddings).")
-    var nlist = 4096
+    var nlist = ANNBuild.Options().nlist
     @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Similar videos kept per video.")
-    var topK = 20
+    var topK = SimilarityPrecompute.Options().topK
     @Option(parsing: .unconditional, help: "Inverted lists probed per similarity query.")
-    var nprobe = 16
+    var nprobe = SimilarityPrecompute.Options().nprobe
     @OptionGroup var device: DeviceOptions
 
     @Flag(name: .customLong("use-systemctl"), help: "Stop the service before the merge and start it again after (also after a failure).")

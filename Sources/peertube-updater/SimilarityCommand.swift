@@ -25,9 +25,9 @@ struct SimilarityCommand: ParsableCommand {
     var out: String
     @Flag var selection: Selection = .incremental
     @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Neighbours kept per video.")
-    var topK = 20
+    var topK = SimilarityPrecompute.Options().topK
     @Option(parsing: .unconditional, help: "Inverted lists probed per query.")
-    var nprobe = 16
+    var nprobe = SimilarityPrecompute.Options().nprobe
     @OptionGroup var log: LogOptions
 
     func run() throws {

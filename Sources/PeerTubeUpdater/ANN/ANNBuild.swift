@@ -56,7 +56,7 @@ public enum ANNBuild {
         /// An nlist (or nbits) the training vectors cannot train well is lowered to the largest one they
         /// can (with a warning) instead of refused: the worker's choice, so a small prod still gets an index.
         public var lowerNlistToFit = false
-        public init(nlist: Int, m: Int = 32, nbits: Int = 8, trainSample: Int = 200_000, device: ComputeDevice = .cpu,
+        public init(nlist: Int = 4096, m: Int = 32, nbits: Int = 8, trainSample: Int = 200_000, device: ComputeDevice = .cpu,
                     lowerNlistToFit: Bool = false) {
             self.nlist = nlist
             self.lowerNlistToFit = lowerNlistToFit
@@ -130,7 +130,7 @@ public enum ANNBuild {
         var sample: [Float] = []
         sample.reserveCapacity(sampleSize * scan.dimension)
         var position = 0
-        try scan.forEachBatch(prod, batchSize: options.batchSize) { _, vectors in
+        try scan.forEachBatch(prod, batchSize: options.batchSize) { _, vectors, _ in
             // Row i joins the sample when floor(i·S/N) steps: S rows spread evenly over the table.
             for row in 0..<(vectors.count / scan.dimension) {
                 if (position + 1) * sampleSize / scan.valid != position * sampleSize / scan.valid {
@@ -144,7 +144,7 @@ public enum ANNBuild {
         logger.info("ann: trained on \(sample.count / scan.dimension) vectors in \(trainClock.elapsedMilliseconds)ms")
         try FaultPlan.reach(.annTrained)
         var progress = ProgressLine(label: "ann", total: scan.valid, unit: "vectors")
-        try scan.forEachBatch(prod, batchSize: options.batchSize) { rowids, vectors in
+        try scan.forEachBatch(prod, batchSize: options.batchSize) { rowids, vectors, _ in
             try index.add(vectors, ids: rowids)
             progress.advance(by: rowids.count, logger: logger)
         }

@@ -12,8 +12,7 @@ public enum ChannelsCrawl {
                            logger: Logger) async throws -> CrawlSummary {
         let run = try StageRun(stagingPath: stagingPath, client: client, options: options)
         let (store, hosts) = (run.store, run.hosts)
-        let todo = try store.prepareProgress(table: "channel_crawl_progress", keyColumns: ["instance_domain"],
-                                             keys: hosts.map { [$0] }, resume: options.resume)
+        let todo = try store.prepareProgress(.channels, keys: hosts.map { [$0] }, resume: options.resume)
         logger.info("channels: \(todo.count) of \(hosts.count) instances to crawl (new-only \(options.newOnly), max-channels \(options.maxChannels))")
         let budget = Budget(limit: options.maxChannels)
         let tally = StageTally(label: "channels", total: todo.count, unit: "hosts", interval: options.progressInterval)
@@ -25,16 +24,15 @@ public enum ChannelsCrawl {
                 // Stopped by the cap, the host stays in_progress at its offset: a later --resume goes on.
                 if try await crawlHost(host, from: item.start, store: store, client: client, budget: budget,
                                        options: options, tally: tally, problems: problems) {
-                    try store.setProgress(table: "channel_crawl_progress", keyColumns: ["instance_domain"], key: [host],
-                                          status: "done", nextStart: 0)
+                    try store.setProgress(.channels, key: [host], status: "done", nextStart: 0)
                 }
                 try store.markInstance(host, error: nil, source: "channels")
             } catch let error as FetchError {
                 tally.update { $0.hostsFailed += 1 }
                 logger.warning("channels: \(host) failed: \(error)")
                 try? store.markInstance(host, error: error, source: "channels")
-                try? store.setProgress(table: "channel_crawl_progress", keyColumns: ["instance_domain"], key: [host],
-                                       status: "error", nextStart: (try? store.resumeOffset(host)) ?? 0, error: error)
+                try? store.setProgress(.channels, key: [host], status: "error",
+                                       nextStart: (try? store.resumeOffset(.channels, key: [host])) ?? 0, error: error)
             } catch {
                 tally.update { $0.hostsFailed += 1 }
                 logger.error("channels: \(host) failed: \(error)")
@@ -80,30 +78,5 @@ public enum ChannelsCrawl {
             start = next
         }
         return false
-    }
-}
-
-extension CrawlStore {
-    /// Where an interrupted channel crawl of `host` continues (the offset after its last stored page).
-    func resumeOffset(_ host: String) throws -> Int {
-        try db.read { db in
-            try Int.fetchOne(db, sql: "SELECT last_start FROM channel_crawl_progress WHERE instance_domain = ?",
-                             arguments: [host]) ?? 0
-        }
-    }
-}
-
-/// Runs `body` for every item with at most `width` running at once, in item order.
-func forEachConcurrently<Item: Sendable>(_ items: [Item], width: Int,
-                                         _ body: @escaping @Sendable (Item) async -> Void) async {
-    await withTaskGroup(of: Void.self) { group in
-        var iterator = items.makeIterator()
-        for _ in 0..<max(1, width) {
-            guard let item = iterator.next() else { break }
-            group.addTask { await body(item) }
-        }
-        while await group.next() != nil {
-            if let item = iterator.next() { group.addTask { await body(item) } }
-        }
     }
 }

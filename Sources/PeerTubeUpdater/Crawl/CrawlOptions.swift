@@ -7,7 +7,7 @@ public struct CrawlOptions: Sendable {
     /// Pages fetched per channel in one run. 0 = no cap.
     public var maxVideosPages = 0
     /// Stop a channel after this many consecutive pages holding only known videos. 0 = never.
-    public var stopAfterFullPages = 0
+    public var stopAfterFullPages = 2
     /// Keep only channels/videos absent from staging (and from `existingDB` for videos).
     public var newOnly = true
     /// Continue from the progress rows of an interrupted run instead of starting over.

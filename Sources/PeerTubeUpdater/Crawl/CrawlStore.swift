@@ -73,9 +73,10 @@ struct CrawlStore: Sendable {
     /// Prepares a stage's progress table: without `resume` it starts empty; rows outside `keys` are
     /// dropped; missing ones are added as pending. Returns the keys still to do (pending, or
     /// in_progress/error from an interrupted run) with the offsets to resume from.
-    func prepareProgress(table: String, keyColumns: [String], keys: [[String]], extra: (column: String, values: [String?])? = nil,
+    func prepareProgress(_ progress: CrawlProgress, keys: [[String]], extra: (column: String, values: [String?])? = nil,
                          resume: Bool) throws -> [(key: [String], start: Int)] {
         let now = Self.nowMs()
+        let (table, keyColumns) = (progress.table, progress.keyColumns)
         return try db.write { db in
             if !resume { try db.run("DELETE FROM \(table)") }
             let keyList = keyColumns.joined(separator: ", ")
@@ -109,26 +110,28 @@ struct CrawlStore: Sendable {
         }
     }
 
-    static func progressUpdate(table: String, keyColumns: [String]) -> String {
-        let match = keyColumns.map { "\($0) = ?" }.joined(separator: " AND ")
-        return "UPDATE \(table) SET status = ?, last_start = ?, updated_at = ? WHERE \(match)"
+    func setProgress(_ progress: CrawlProgress, key: [String], status: String, nextStart: Int, error: FetchError? = nil) throws {
+        try db.write { db in try setProgress(db, progress, key: key, status: status, nextStart: nextStart, error: error) }
     }
 
-    func setProgress(table: String, keyColumns: [String], key: [String], status: String, nextStart: Int,
-                     error: FetchError? = nil) throws {
-        try db.write { db in try setProgress(db, table: table, keyColumns: keyColumns, key: key, status: status,
-                                             nextStart: nextStart, error: error) }
-    }
-
-    fileprivate func setProgress(_ db: Database, table: String, keyColumns: [String], key: [String], status: String,
-                                 nextStart: Int, error: FetchError? = nil) throws {
+    private func setProgress(_ db: Database, _ progress: CrawlProgress, key: [String], status: String,
+                             nextStart: Int, error: FetchError? = nil) throws {
         let now = Self.nowMs()
-        try db.run(Self.progressUpdate(table: table, keyColumns: keyColumns),
-                       arguments: StatementArguments([status, nextStart, now] as [any DatabaseValueConvertible] + key))
-        if table == "video_crawl_progress" {
-            try db.execute(sql: """
-                UPDATE video_crawl_progress SET last_error = ?, last_error_at = ? WHERE instance_domain = ? AND channel_id = ?
-                """, arguments: [error?.description, error == nil ? nil : now, key[0], key[1]])
+        let match = progress.keyColumns.map { "\($0) = ?" }.joined(separator: " AND ")
+        var assignments = "status = ?, last_start = ?, updated_at = ?"
+        var values: [any DatabaseValueConvertible & Sendable] = [status, nextStart, now]
+        if progress.recordsErrors {
+            assignments += ", last_error = ?, last_error_at = ?"
+            values += [error?.description ?? DatabaseValue.null, error == nil ? DatabaseValue.null : now.databaseValue]
+        }
+        try db.run("UPDATE \(progress.table) SET \(assignments) WHERE \(match)", arguments: StatementArguments(values + key))
+    }
+
+    /// Where an interrupted unit of work continues: the offset after its last stored page.
+    func resumeOffset(_ progress: CrawlProgress, key: [String]) throws -> Int {
+        let match = progress.keyColumns.map { "\($0) = ?" }.joined(separator: " AND ")
+        return try db.read { db in
+            try Int.fetchOne(db, sql: "SELECT last_start FROM \(progress.table) WHERE \(match)", arguments: StatementArguments(key)) ?? 0
         }
     }
 
@@ -157,7 +160,7 @@ struct CrawlStore: Sendable {
                 try upsert.execute(arguments: [c.channelID, c.channelName, c.channelURL, c.displayName, c.instanceDomain,
                                                c.videosCount, c.followersCount, c.avatarURL])
             }
-            try setProgress(db, table: "channel_crawl_progress", keyColumns: ["instance_domain"], key: [host],
+            try setProgress(db, .channels, key: [host],
                             status: "in_progress", nextStart: nextStart)
         }
     }
@@ -247,7 +250,7 @@ struct CrawlStore: Sendable {
                     v.invalidReason, v.invalidReason == nil ? nil : v.lastErrorAt,
                 ])
             }
-            try setProgress(db, table: "video_crawl_progress", keyColumns: ["instance_domain", "channel_id"],
+            try setProgress(db, .videos,
                             key: [channel.instanceDomain, channel.channelID], status: "in_progress", nextStart: nextStart)
         }
     }
@@ -258,4 +261,29 @@ struct CrawlStore: Sendable {
         "title", "description", "tags_json", "category", "published_at", "video_url", "duration", "thumbnail_url",
         "embed_path", "views", "likes", "dislikes", "comments_count", "nsfw", "preview_path",
     ]
+}
+
+/// The progress table of a crawl stage: a row per unit of work (a host's channel list, a channel's
+/// videos) with its status and the offset a resumed run continues from.
+enum CrawlProgress {
+    /// `channel_crawl_progress`, a row per instance.
+    case channels
+    /// `video_crawl_progress`, a row per channel, with the channel's last error.
+    case videos
+
+    var table: String {
+        switch self {
+        case .channels: "channel_crawl_progress"
+        case .videos: "video_crawl_progress"
+        }
+    }
+
+    var keyColumns: [String] {
+        switch self {
+        case .channels: ["instance_domain"]
+        case .videos: ["instance_domain", "channel_id"]
+        }
+    }
+
+    var recordsErrors: Bool { self == .videos }
 }

@@ -121,3 +121,18 @@ final class HostProblems: Sendable {
         }
     }
 }
+
+/// Runs `body` for every item with at most `width` running at once, in item order.
+func forEachConcurrently<Item: Sendable>(_ items: [Item], width: Int,
+                                         _ body: @escaping @Sendable (Item) async -> Void) async {
+    await withTaskGroup(of: Void.self) { group in
+        var iterator = items.makeIterator()
+        for _ in 0..<max(1, width) {
+            guard let item = iterator.next() else { break }
+            group.addTask { await body(item) }
+        }
+        while await group.next() != nil {
+            if let item = iterator.next() { group.addTask { await body(item) } }
+        }
+    }
+}

@@ -20,8 +20,7 @@ public enum VideosCrawl {
         }
         let channels = try store.channelsToCrawl(hosts: hosts, limit: options.maxChannels)
         let todo = try store.prepareProgress(
-            table: "video_crawl_progress", keyColumns: ["instance_domain", "channel_id"],
-            keys: channels.map { [$0.instanceDomain, $0.channelID] },
+            .videos, keys: channels.map { [$0.instanceDomain, $0.channelID] },
             extra: ("channel_name", channels.map(\.channelName)), resume: options.resume)
         let byKey = Dictionary(uniqueKeysWithValues: channels.map { ([$0.instanceDomain, $0.channelID], $0) })
         let work = interleavedByHost(todo.compactMap { item in byKey[item.key].map { ($0, item.start) } })
@@ -34,8 +33,7 @@ public enum VideosCrawl {
         await forEachConcurrently(work, width: width) { channel, start in
             do {
                 try await crawler.crawl(channel, from: start)
-                try store.setProgress(table: "video_crawl_progress", keyColumns: ["instance_domain", "channel_id"],
-                                      key: [channel.instanceDomain, channel.channelID], status: "done", nextStart: 0)
+                try store.setProgress(.videos, key: [channel.instanceDomain, channel.channelID], status: "done", nextStart: 0)
                 tally.update { $0.channels += 1 }
             } catch {
                 let fetchError = error as? FetchError ?? FetchError(.network, "\(error)")
@@ -43,10 +41,9 @@ public enum VideosCrawl {
                 problems.note(.failedChannels, on: channel.instanceDomain, fetchError.description)
                 logger.warning("videos: \(channel.channelName ?? channel.channelID)@\(channel.instanceDomain) failed: \(fetchError)")
                 try? store.markChannel(channel, error: fetchError, source: "videos")
-                let offset = (try? store.videoResumeOffset(channel)) ?? 0
-                try? store.setProgress(table: "video_crawl_progress", keyColumns: ["instance_domain", "channel_id"],
-                                       key: [channel.instanceDomain, channel.channelID], status: "error",
-                                       nextStart: offset, error: fetchError)
+                let key = [channel.instanceDomain, channel.channelID]
+                let offset = (try? store.resumeOffset(.videos, key: key)) ?? 0
+                try? store.setProgress(.videos, key: key, status: "error", nextStart: offset, error: fetchError)
             }
             tally.finishedOne(client: client, logger: logger)
         }
@@ -164,15 +161,6 @@ private struct ChannelVideos: Sendable {
             var rows = [VideoRecord?](repeating: nil, count: items.count)
             for await (index, record) in group { rows[index] = record }
             return rows.compactMap { $0 }
-        }
-    }
-}
-
-extension CrawlStore {
-    func videoResumeOffset(_ channel: ChannelRecord) throws -> Int {
-        try db.read { db in
-            try Int.fetchOne(db, sql: "SELECT last_start FROM video_crawl_progress WHERE instance_domain = ? AND channel_id = ?",
-                             arguments: [channel.instanceDomain, channel.channelID]) ?? 0
         }
     }
 }

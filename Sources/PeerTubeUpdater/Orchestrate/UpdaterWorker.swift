@@ -73,7 +73,7 @@ public enum UpdaterWorker {
         }
         if options.skipLocalDead {
             try WorkerLog.stage(.skipLocalDead, logger: logger) {
-                let removed = try StagingAdjustments.removeLocallyDeadHosts(stagingPath: staging, prodPath: prod)
+                let removed = try StagingDatabase.removeLocallyDeadHosts(stagingPath: staging, prodPath: prod)
                 logger.info("skip-local-dead: removed \(removed.count) host(s) whose prod health is not ok\(removed.isEmpty ? "" : ": " + removed.joined(separator: ", "))")
             }
         }

@@ -26,10 +26,10 @@ public struct WorkerOptions: Sendable {
 
     /// Where the embeddings and the ANN build run; `.gpu` has no CPU fallback.
     public var device = ComputeDevice.gpu
-    public var nlist = 4096
-    public var similarityTopK = 20
-    public var similarityNprobe = 16
-    public var embeddingBatchSize = 64
+    public var nlist = ANNBuild.Options().nlist
+    public var similarityTopK = SimilarityPrecompute.Options().topK
+    public var similarityNprobe = SimilarityPrecompute.Options().nprobe
+    public var embeddingBatchSize = EmbeddingStage.Options().batchSize
 
     public var service = ServiceControl.Settings()
 
@@ -55,6 +55,5 @@ public struct WorkerOptions: Sendable {
         whitelistURL = defaults.whitelistURL
         modelDirectory = ModelFiles.resolveDirectory(nil, environment: defaults.environment)
         service.name = defaults.serviceName
-        crawl.stopAfterFullPages = 2
     }
 }

@@ -3,14 +3,7 @@ import GRDB
 
 /// Prod's valid embeddings in memory, L2-normalised, by position; with their keys and rowids.
 struct EmbeddingSet: @unchecked Sendable {
-    struct Key: Hashable {
-        var videoID: String
-        var host: String
-        init(_ videoID: String, _ host: String) {
-            self.videoID = videoID
-            self.host = host
-        }
-    }
+    typealias Key = EmbeddingScan.Key
 
     let dimension: Int
     let rowids: [Int64]
@@ -25,21 +18,17 @@ struct EmbeddingSet: @unchecked Sendable {
             try DatabaseFile.requireTables(["video_embeddings", "videos"], in: db, role: "prod DB", path: dbPath)
             return try EmbeddingScan(db)
         }), scan.valid > 0 else { throw SimilarityError.noEmbeddings(path: dbPath) }
-        var rowids: [Int64] = [], vectors: [Float] = []
+        var rowids: [Int64] = [], vectors: [Float] = [], keys: [Key] = []
         vectors.reserveCapacity(scan.valid * scan.dimension)
-        try scan.forEachBatch(prod, batchSize: 5_000) { ids, batch in
+        try scan.forEachBatch(prod, batchSize: 5_000, withKeys: true) { ids, batch, batchKeys in
             rowids += ids
             vectors += batch
-        }
-        var keyOf: [Int64: Key] = [:]
-        try prod.read { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT rowid, video_id, instance_domain FROM video_embeddings")
-            while let row = try rows.next() { keyOf[row[0]] = Key(row[1], row[2]) }
+            keys += batchKeys
         }
         dimension = scan.dimension
         self.rowids = rowids
         self.vectors = vectors
-        keys = rowids.map { keyOf[$0]! }
+        self.keys = keys
         position = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, $0) })
         positionOfRowID = Dictionary(uniqueKeysWithValues: rowids.enumerated().map { ($1, $0) })
     }

@@ -11,13 +11,11 @@ public enum SimilarityQuality {
     }
 
     /// Exact top-k of every `sampleEvery`-th embedding (rowid order), itself left out.
+    ///
+    /// - Throws: `StorageError` for an unusable prod DB, `SimilarityError.noEmbeddings` when it holds none.
     public static func exactLists(prodPath: String, k: Int = 20, sampleEvery: Int = 1) throws -> [VideoKey: [VideoKey]] {
-        let (keys, vectors) = try DatabaseFile.open(prodPath, role: "prod DB", access: .readOnly).read { db -> ([VideoKey], [Float]) in
-            let rows = try Row.fetchAll(db, sql: "SELECT video_id, instance_domain, embedding FROM video_embeddings ORDER BY rowid")
-            return (rows.map { VideoKey(videoID: $0[0], host: $0[1]) },
-                    rows.flatMap { EmbeddingScan.normalized(EmbeddingBlob.decode($0[2] as Data)) })
-        }
-        let dimension = keys.isEmpty ? 0 : vectors.count / keys.count
+        let set = try EmbeddingSet(DatabaseFile.open(prodPath, role: "prod DB", access: .readOnly), dbPath: prodPath)
+        let (keys, vectors, dimension) = (set.keys.map { VideoKey(videoID: $0.videoID, host: $0.host) }, set.vectors, set.dimension)
         let sample = Array(stride(from: 0, to: keys.count, by: max(1, sampleEvery)))
         let queries = sample.flatMap { vectors[($0 * dimension)..<(($0 + 1) * dimension)] }
         let hits = ExactSearch.topK(queries: queries, vectors: vectors, dimension: dimension, k: k, exclude: { sample[$0] })

@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
 
-/// Reads `video_embeddings` for the ANN and similarity stages: which dimension and model it holds, and its vectors
-/// in rowid order, batch by batch, L2-normalised. Rows of another dimension, or whose blob length
-/// disagrees with it, are skipped and counted.
+/// The one reader of `video_embeddings` for the ANN and similarity stages and the quality checks:
+/// which dimension and model it holds, and its vectors in rowid order, batch by batch,
+/// L2-normalised, with their natural keys when asked. Rows of another dimension, or whose blob
+/// length disagrees with it, are skipped and counted.
 struct EmbeddingScan {
     let dimension: Int
     let modelName: String
@@ -25,14 +26,26 @@ struct EmbeddingScan {
 
     static let validFilter = "embedding_dim = ? AND length(embedding) = ?"
 
-    /// Calls `body` with (rowids, vectors back to back) for every valid row, `batchSize` rows at a time.
-    func forEachBatch(_ reader: DatabaseReader, batchSize: Int,
-                      _ body: (_ rowids: [Int64], _ vectors: [Float]) throws -> Void) throws {
+    /// A video's natural key.
+    struct Key: Hashable, Sendable {
+        var videoID: String
+        var host: String
+        init(_ videoID: String, _ host: String) {
+            self.videoID = videoID
+            self.host = host
+        }
+    }
+
+    /// Calls `body` with (rowids, vectors back to back, keys) for every valid row, `batchSize` rows at
+    /// a time; `keys` is empty unless `withKeys`.
+    func forEachBatch(_ reader: DatabaseReader, batchSize: Int, withKeys: Bool = false,
+                      _ body: (_ rowids: [Int64], _ vectors: [Float], _ keys: [Key]) throws -> Void) throws {
         var after: Int64 = Int64.min
+        let columns = withKeys ? "rowid, embedding, video_id, instance_domain" : "rowid, embedding"
         while true {
             let rows = try reader.read { db in
                 try Row.fetchAll(db, sql: """
-                    SELECT rowid, embedding FROM video_embeddings
+                    SELECT \(columns) FROM video_embeddings
                     WHERE rowid > ? AND \(Self.validFilter) ORDER BY rowid LIMIT ?
                     """, arguments: [after, dimension, dimension * 4, batchSize])
             }
@@ -41,7 +54,7 @@ struct EmbeddingScan {
             var vectors: [Float] = []
             vectors.reserveCapacity(rows.count * dimension)
             for row in rows { vectors.append(contentsOf: Self.normalized(EmbeddingBlob.decode(row["embedding"] as Data))) }
-            try body(rows.map { $0["rowid"] }, vectors)
+            try body(rows.map { $0["rowid"] }, vectors, withKeys ? rows.map { Key($0["video_id"], $0["instance_domain"]) } : [])
         }
     }
 
