@@ -52,7 +52,7 @@ test-crash: deps model
 	$(SWIFT) build --build-tests
 	CRASH_SWEEP=long $(SWIFT) test --skip-build --filter CrashSweepTests
 
-# The Smoke suite (DESIGN §3): the worker as a child process on a mini-prod against the simulated
+# The Smoke suite (README, "The Smoke suite"): the worker as a child process on a mini-prod against the simulated
 # federation, the three failure scenarios, and tmp/orchestrator-smoke/last-report.json.
 smoke-cpu: deps model
 	$(SWIFT) build --build-tests

@@ -2,7 +2,7 @@ import Foundation
 import PeerTubeUpdater
 
 /// The main run: the worker with `--inject-replace-embedding-for-test` on the mini-prod, then every
-/// PASS check of DESIGN §3.
+/// PASS check of the smoke suite (README, "The Smoke suite").
 public struct MainRun: Sendable {
     public var exitCode: Int32
     public var durationMs: Int

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import PeerTubeUpdater
 
-/// DESIGN §3 step 3: a mini-prod copied from the source DB, pruned to the test hosts, the newest
+/// The smoke fixture's mini-prod: a copy of the source DB, pruned to the test hosts, the newest
 /// channels and videos, and the embeddings of the kept videos. Table layouts and indexes are the
 /// source's own (DDL copied), so an operator's real prod is tested as it is.
 public enum MiniProd {

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import PeerTubeUpdater
 
-/// One PASS condition of DESIGN §3, with what was measured.
+/// One PASS condition of the smoke suite, with what was measured.
 public struct SmokeCheck: Sendable {
     public var name: String
     public var passed: Bool
@@ -22,6 +22,8 @@ public struct SmokeCheck: Sendable {
         return .object(object)
     }
 }
+
+// MARK: - SmokeChecks
 
 /// The checks of a worker run, each a function of the files it left: the smoke suite runs them after
 /// the main run, and the tests of the tests run them on deliberately broken runs.
@@ -184,6 +186,8 @@ public enum SmokeChecks {
                           detail: leftovers.isEmpty ? "" : "left behind: \(leftovers.joined(separator: ", "))")
     }
 }
+
+// MARK: - DBMetrics
 
 /// Row counts that describe a DB in the report's `metrics`.
 public enum DBMetrics {

@@ -3,7 +3,7 @@ import Logging
 import PeerTubeSimulator
 import PeerTubeUpdater
 
-/// DESIGN §3 steps 1–4, built once for the suite: the source DB, the hosts, the pruned mini-prod and
+/// The smoke fixture, built once for the suite: the source DB, the hosts, the pruned mini-prod and
 /// its before-snapshot, the whitelist server and the simulated federation, all inside the run
 /// directory.
 public final class SmokeFixture: Sendable {
@@ -26,6 +26,8 @@ public final class SmokeFixture: Sendable {
     public let whitelistLog: String
     public let federation: SimulatedFederation
     public let federationAddress: String
+
+    // MARK: - Building
 
     public static func start(options: SmokeOptions, run: RunDirectory, repositoryRoot: String) async throws -> SmokeFixture {
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : repositoryRoot + "/" + path }
@@ -116,6 +118,8 @@ public final class SmokeFixture: Sendable {
         self.federation = federation
         self.federationAddress = federationAddress
     }
+
+    // MARK: - Using
 
     public func stop() async {
         await whitelist.stop()

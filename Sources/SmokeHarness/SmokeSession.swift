@@ -3,7 +3,7 @@ import PeerTubeUpdater
 import Synchronization
 
 /// One smoke run: the fixture shared by the suite's tests, what each test found, and the report
-/// written at the end (DESIGN §3): `report.json` in the run directory and always
+/// written at the end: `report.json` in the run directory and always
 /// `<workdir>/last-report.json`.
 public final class SmokeSession: Sendable {
     /// The session of the running suite (set by the suite's scope for its tests).

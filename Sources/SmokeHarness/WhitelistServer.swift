@@ -2,7 +2,7 @@ import FlyingFox
 import Foundation
 import PeerTubeUpdater
 
-/// The local whitelist HTTP server of DESIGN §3 step 4: serves the generated JoinPeerTube-shaped
+/// The smoke fixture's local whitelist HTTP server: serves the generated JoinPeerTube-shaped
 /// `whitelist.json` on 127.0.0.1 and logs every request to `whitelist-http.log`.
 public final class WhitelistServer: Sendable {
     private let server: HTTPServer

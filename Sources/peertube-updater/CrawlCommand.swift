@@ -105,6 +105,8 @@ struct CrawlCommand: ParsableCommand {
     }
 }
 
+// MARK: - CrawlTarget
+
 /// The staging DB and the caps every crawl stage shares.
 struct CrawlTarget: ParsableArguments {
     @Option(name: [.customLong("db"), .customLong("staging-db")], help: ArgumentHelp("The staging DB. Default: $PEERTUBE_UPDATER_STAGING_DB or data/staging-worker.db.", valueName: "path"))
@@ -129,6 +131,8 @@ struct CrawlTarget: ParsableArguments {
         return options
     }
 }
+
+// MARK: - CrawlHTTPOptions
 
 /// How the crawl talks HTTP.
 struct CrawlHTTPOptions: ParsableArguments {

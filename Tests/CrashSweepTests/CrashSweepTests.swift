@@ -4,7 +4,7 @@ import PeerTubeUpdater
 import SmokeHarness
 import Testing
 
-/// Issue 8 §1: the real worker killed with SIGKILL at points spread over every stage, then run again.
+/// The real worker killed with SIGKILL at points spread over every stage, then run again.
 /// `make test` runs the short list; `make test-crash` (CRASH_SWEEP=long) the long one.
 @Suite("Crash sweep (SIGKILL)", .serialized)
 struct CrashSweepTests {

@@ -6,7 +6,7 @@ import Testing
 
 extension Integration {
 /// Hostile instances mixed among healthy ones in one crawl, behind a whitelist of 10,000 entries that
-/// are mostly junk (issue 8 §2). Every healthy host must be crawled in full, every hostile one must
+/// are mostly junk. Every healthy host must be crawled in full, every hostile one must
 /// end with its error on its row, no redirect may leave its host, text must be stored as it came,
 /// and the crawl must end within the bound its timeouts set.
 @Suite struct AdversarialFederationTests {

@@ -3,7 +3,7 @@ import GRDB
 import Testing
 @testable import PeerTubeUpdater
 
-/// An operator's existing PeerTube-browser prod DB: exactly DESIGN §2's column lists, no extra column
+/// An operator's existing PeerTube-browser prod DB: exactly the PeerTube-browser column lists (`Schema`), no extra column
 /// (no popularity yet), channels in the prod column order (channel_url after health_error), only the
 /// primary keys. It must seed, merge and get popularity as it is.
 @Suite struct CompatibilityTests {

@@ -3,7 +3,7 @@ import Testing
 @testable import PeerTubeSimulator
 @testable import PeerTubeUpdater
 
-/// The simulator answers with PeerTube's shapes and rules (PEERTUBE_API.md §6).
+/// The simulator answers with PeerTube's shapes and rules (paging caps, sorting, errors, NSFW filtering, remote channels).
 @Suite struct SimulatorAPITests {
     let api = SimAPI(corpus: testCorpus)
 

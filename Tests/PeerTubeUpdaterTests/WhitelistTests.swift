@@ -4,7 +4,7 @@ import Testing
 @testable import PeerTubeUpdater
 
 extension Integration {
-/// Whitelist parsing and host normalisation (DESIGN §1 stage 2), and the instances stage over HTTP.
+/// Whitelist parsing and host normalisation (the instances stage), and the instances stage over HTTP.
 @Suite struct WhitelistTests {
     @Test(arguments: [
         ("Framatube.ORG", "framatube.org"), ("  tilvids.com\n", "tilvids.com"), ("https://video.blender.org/", "video.blender.org"),

@@ -150,7 +150,7 @@ struct WorkerTests {
     }
 }
 
-/// Issue 8 §3: workers and readers at the same time.
+/// Workers and readers at the same time.
 @Suite("Worker concurrency", .serialized)
 struct WorkerConcurrencyTests {
     @Test("two workers started at once on one prod: exactly one runs, the other is refused")

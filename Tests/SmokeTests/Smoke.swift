@@ -3,7 +3,7 @@ import PeerTubeUpdater
 import SmokeHarness
 import Testing
 
-/// DESIGN §3: the whole worker, as a child process, against a mini-prod and the simulated federation.
+/// The smoke suite: the whole worker, as a child process, against a mini-prod and the simulated federation.
 /// Flags come from SMOKE_ARGS (`make smoke-help`); the report is tmp/orchestrator-smoke/last-report.json.
 @Suite("Smoke", .serialized, SmokeScope())
 struct Smoke {

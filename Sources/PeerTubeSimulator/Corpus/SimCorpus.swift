@@ -12,6 +12,8 @@ public struct SimLabel: Sendable, Equatable {
     public var label: String
 }
 
+// MARK: - SimCorpus
+
 public struct SimCorpus: Sendable {
     public struct Shape: Sendable, Codable, Equatable {
         /// Local channels per instance that existed yesterday.
@@ -168,6 +170,8 @@ public struct SimCorpus: Sendable {
         channel.videos.filter { $0.publishedAt <= time }
     }
 }
+
+// MARK: - Generator
 
 /// The seeded generator behind `SimCorpus`.
 private struct Generator {

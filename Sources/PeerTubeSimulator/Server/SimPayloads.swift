@@ -1,6 +1,6 @@
 import Foundation
 
-/// PeerTube's JSON shapes for corpus objects, as served by `host` (PEERTUBE_API.md §1.9, §5.1).
+/// PeerTube's JSON shapes for corpus objects, as served by `host` (field names and types as PeerTube's own API returns them).
 struct SimPayloads {
     let corpus: SimCorpus
     let host: String

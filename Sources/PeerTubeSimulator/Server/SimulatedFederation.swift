@@ -28,6 +28,8 @@ public final class SimulatedFederation: Sendable {
     private let logLock = Mutex(())
     private let stopped = Atomic<Bool>(false)
 
+    // MARK: - Lifecycle
+
     /// `logPath`: one line per request is appended there.
     public init(api: SimAPI, faults: SimFaults = SimFaults(), port: UInt16 = 0, logPath: String? = nil) throws {
         self.api = api
@@ -90,6 +92,8 @@ public final class SimulatedFederation: Sendable {
 
     /// Requests served so far, in arrival order.
     public var requests: [RequestRecord] { records.withLock { $0 } }
+
+    // MARK: - Answering
 
     private func handle(_ request: HTTPRequest) async -> HTTPResponse {
         let host = (request.headers[.host] ?? "").split(separator: ":").first.map { $0.lowercased() } ?? ""
@@ -181,6 +185,8 @@ public final class SimulatedFederation: Sendable {
         response.headers.merge(rateHeaders) { _, limit in limit }
         return response
     }
+
+    // MARK: - Rate limit
 
     /// Counts one API request in `host`'s window: its rate-limit headers, and the 429 answer when the
     /// window is spent.

@@ -19,6 +19,8 @@ public enum ANNError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+// MARK: - ANNMeta
+
 /// The meta JSON written beside the index. `total` equals the vectors in the index.
 public struct ANNMeta: Codable, Equatable, Sendable {
     public var builtAt: String
@@ -42,6 +44,8 @@ public struct ANNMeta: Codable, Equatable, Sendable {
         try JSONDecoder().decode(ANNMeta.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
     }
 }
+
+// MARK: - ANNBuild
 
 /// A full rebuild of the FAISS IVF-PQ index over prod's embeddings (inner
 /// product on L2-normalised vectors, ids = `video_embeddings.rowid`), published atomically.

@@ -75,7 +75,7 @@ public final class FaissIndex: @unchecked Sendable {
     }
 
     /// FAISS's OpenMP threads and OpenBLAS's threads. One of each keeps training steady when the other
-    /// core is busy (PLATFORM_NOTES §1: libgomp's spinning barriers collapse 5-10x under load);
+    /// core is busy (libgomp's spinning barriers were measured 5-10x slower under load on 2 cores);
     /// callers parallelise searches themselves.
     public static func setThreads(openMP: Int, blas: Int) { fs_set_threads(Int32(openMP), Int32(blas)) }
 

@@ -12,6 +12,8 @@ public struct ChannelRecord: Sendable, Equatable {
     public var avatarURL: String?
 }
 
+// MARK: - VideoRecord
+
 /// A `videos` row as the crawl writes it (the crawler-owned columns).
 public struct VideoRecord: Sendable, Equatable {
     public var videoID: String
@@ -43,6 +45,8 @@ public struct VideoRecord: Sendable, Equatable {
     public var lastErrorAt: Int64?
     public var invalidReason: String?
 }
+
+// MARK: - PeerTubeMapping
 
 /// Maps PeerTube API payloads (any version since 1.x, read tolerantly) to DB rows.
 public enum PeerTubeMapping {

@@ -73,6 +73,8 @@ public enum VideosCrawl {
     }
 }
 
+// MARK: - ChannelVideos
+
 /// The paging loop of one channel.
 private struct ChannelVideos: Sendable {
     let store: CrawlStore

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import Logging
 
-/// DESIGN §1 stage 6: an embedding for every video of a DB (staging, in the worker) that has none.
+/// The embeddings stage: an embedding for every video of a DB (staging, in the worker) that has none.
 ///
 /// Videos are read in pages by rowid, never the whole table, and each page's vectors are committed
 /// in one transaction: an interrupted run keeps what it wrote and the next run resumes after it.

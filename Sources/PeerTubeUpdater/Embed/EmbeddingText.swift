@@ -1,6 +1,6 @@
 import Foundation
 
-/// The text a video is embedded from (DESIGN §1): non-empty parts joined by newlines —
+/// The text a video is embedded from: non-empty parts joined by newlines —
 /// title; description; `tags: a, b`; `category: X`; `channel: Y`; `comments_count: N` (when known).
 public struct EmbeddingText: Sendable, Equatable {
     public var title: String?

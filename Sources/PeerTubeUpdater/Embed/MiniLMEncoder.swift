@@ -28,6 +28,8 @@ public final class MiniLMEncoder: @unchecked Sendable {
     /// Forward passes run side by side, one per core.
     let workers: Int
 
+    // MARK: - Loading
+
     public init(files: ModelFiles, workers: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         self.files = files
         self.workers = max(1, workers)
@@ -59,6 +61,8 @@ public final class MiniLMEncoder: @unchecked Sendable {
                 outputNormWeight: try w("output.LayerNorm.weight", [h]), outputNormBias: try w("output.LayerNorm.bias", [h]))
         }
     }
+
+    // MARK: - Batches and workers
 
     /// One L2-normalised vector per token sequence (ids with [CLS]/[SEP], as the tokenizer gives them).
     ///
@@ -93,6 +97,8 @@ public final class MiniLMEncoder: @unchecked Sendable {
         groups.append(start..<lengths.count)
         return groups
     }
+
+    // MARK: - The forward pass
 
     private func forward(_ sequences: [[Int32]]) -> [[Float]] {
         let h = hidden, i = intermediate
@@ -174,6 +180,8 @@ public final class MiniLMEncoder: @unchecked Sendable {
             }
         }
     }
+
+    // MARK: - Kernels
 
     private func softmax(_ row: UnsafeMutablePointer<Float>, count: Int) {
         var maximum = -Float.infinity

@@ -183,6 +183,8 @@ public struct SyntheticCatalog: Sendable {
                         "viaje", "música", "école", "über", "日本", "音楽", "料理", "🎸", "☕"]
 }
 
+// MARK: - SplitMix64
+
 /// A small fast PRNG (Steele, Lea & Flood's SplitMix64): deterministic across platforms, unlike
 /// the system generator.
 public struct SplitMix64: RandomNumberGenerator, Sendable {

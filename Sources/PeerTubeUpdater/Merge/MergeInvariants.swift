@@ -1,6 +1,6 @@
 import GRDB
 
-/// Checks, after the fact, that a merge did what its rules promise (DESIGN §3's PASS conditions).
+/// Checks, after the fact, that a merge did what its rules promise (the smoke suite's PASS conditions; see ARCHITECTURE.md).
 /// Compares three files: prod before the merge (a snapshot), prod after it, and the staging DB merged.
 public struct MergeInvariants: Sendable, Equatable, Codable {
     public var table: String

@@ -46,7 +46,7 @@ public struct MergeRuleSet: Sendable, Equatable {
         self.source = source
     }
 
-    /// The rules shipped with the tool (DESIGN §1): INSERT_ONLY for instances, channels and videos,
+    /// The rules shipped with the tool (`merge_rules.json`): INSERT_ONLY for instances, channels and videos,
     /// INSERT_OR_REPLACE for embeddings.
     public static var builtIn: MergeRuleSet {
         // The resource is part of the binary; a parse failure is a packaging bug, not user input.

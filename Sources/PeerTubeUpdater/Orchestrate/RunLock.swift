@@ -20,6 +20,8 @@ public enum RunLockError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+// MARK: - RunLock
+
 /// The single-run lock: a file created exclusively, holding the owner's PID, and an exclusive
 /// `flock` on the prod file it guards.
 ///

@@ -8,7 +8,7 @@ public struct ServiceControlError: Error, CustomStringConvertible {
     public var description: String { "systemctl: \(message)" }
 }
 
-/// Stops and starts the API service around the merge (DESIGN §1 stages 7 and 12) with `systemctl`.
+/// Stops and starts the API service around the merge with `systemctl` (the worker's service_stop and service_start stages).
 public struct ServiceControl: Sendable {
     public struct Settings: Sendable, Equatable {
         /// Off unless asked for: the worker then never touches the service.

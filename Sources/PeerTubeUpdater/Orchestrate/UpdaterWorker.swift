@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 
-/// The daily updater run (DESIGN §1): every stage a library call, in order, under the single-run
+/// The daily updater run (stages and guarantees in ARCHITECTURE.md): every stage a library call, in order, under the single-run
 /// lock. Prod changes only in the merge transaction; the index and its meta are published together
 /// by one rename, the similarity cache by another. A failure at any point therefore leaves prod either as it was or fully
 /// merged, and the last published artifacts in place; the lock is released and a stopped service is
@@ -121,6 +121,8 @@ public enum UpdaterWorker {
     }
 }
 
+// MARK: - ExitGuard
+
 /// What must happen however the run ends: the stopped service started again, the lock released.
 /// Shared with the signal handler, hence the mutex; each step runs at most once.
 final class ExitGuard: Sendable {
@@ -165,6 +167,8 @@ final class ExitGuard: Sendable {
         }
     }
 }
+
+// MARK: - SignalWatch
 
 /// SIGTERM (systemctl stop of the timer unit) and SIGINT end the run cleanly: service started again,
 /// lock released, then exit 128+signal. A merge cut short rolls back by SQLite's journal.

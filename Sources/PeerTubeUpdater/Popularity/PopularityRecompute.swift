@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import Logging
 
-/// Popularity scores of prod videos (DESIGN §1 stage 9):
+/// Popularity scores of prod videos (the worker's stage after the merge):
 /// `(views + w·likes) / (1 + age_days / 30)`, age from `published_at` (ms epoch) to now, a missing
 /// or zero `published_at` counting as 3650 days, negative counts clamped to 0.
 public enum PopularityRecompute {

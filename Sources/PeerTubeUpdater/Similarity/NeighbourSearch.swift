@@ -58,6 +58,8 @@ struct EmbeddingSet: @unchecked Sendable {
     func vector(_ position: Int) -> ArraySlice<Float> { vectors[(position * dimension)..<((position + 1) * dimension)] }
 }
 
+// MARK: - NeighbourSearch
+
 /// ANN candidates for many sources at once, re-ranked by exact inner product.
 struct NeighbourSearch: @unchecked Sendable {
     struct List {
@@ -144,6 +146,8 @@ struct NeighbourSearch: @unchecked Sendable {
         }
     }
 }
+
+// MARK: - CacheWriter
 
 /// Writes computed lists into the cache DB, with prod attached as `prod`. Swift hands SQLite only
 /// (source, neighbour rowid, score) triples; one INSERT … SELECT per batch copies each neighbour's

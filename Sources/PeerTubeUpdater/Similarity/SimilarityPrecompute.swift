@@ -19,7 +19,9 @@ public enum SimilarityError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// DESIGN §1 stage 11: every prod video's top-k most similar videos, cached with their metadata.
+// MARK: - SimilarityPrecompute
+
+/// The similarity stage: every prod video's top-k most similar videos, cached with their metadata.
 ///
 /// The cache is built in a side file (a copy of the current cache when incremental) and published by
 /// one rename, the previous cache kept as `.prev`: readers see the old cache or the new one, never a

@@ -16,6 +16,8 @@ extension String {
     public var sqlIdentifier: String { "\"" + replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 }
 
+// MARK: - extension Database
+
 extension Database {
     /// `"schema"."table"`, quoted for SQL.
     public func qualified(_ table: String, in schema: String? = nil) -> String {
@@ -138,6 +140,8 @@ extension Database {
         return try String.fetchAll(self, sql: pragma)
     }
 }
+
+// MARK: - extension DatabaseWriter
 
 extension DatabaseWriter {
     /// Runs `body` with another database file attached under `alias`, outside of any transaction

@@ -1,9 +1,11 @@
-/// Table layouts of PeerTube-browser databases (DESIGN §2).
+/// Table layouts of PeerTube-browser databases, kept so an operator's existing prod DB works as it is.
 ///
 /// Column names, order and keys follow the original crawler's `schema.sql` and the prod DB that
 /// `sync-whitelist` builds, so an operator's existing databases open as they are. Every statement is
 /// `IF NOT EXISTS`: applying a layout to a DB that already has it changes nothing.
 public enum Schema {
+    // MARK: - Crawler and prod tables
+
     /// The crawler tables: what a staging DB holds (plus `crawl_state`).
     public static let crawlerTables = """
         CREATE TABLE IF NOT EXISTS instances (
@@ -103,6 +105,8 @@ public enum Schema {
         CREATE INDEX IF NOT EXISTS idx_video_crawl_progress_instance ON video_crawl_progress(instance_domain);
         """
 
+    // MARK: - Embeddings and popularity
+
     /// One sentence embedding per video. A rowid table on purpose: ANN ids are its rowids.
     public static let videoEmbeddingsTable = """
         CREATE TABLE IF NOT EXISTS video_embeddings (
@@ -121,6 +125,8 @@ public enum Schema {
     public static let popularityColumn = "ALTER TABLE videos ADD COLUMN popularity REAL NOT NULL DEFAULT 0"
     public static let popularityIndex =
         "CREATE INDEX IF NOT EXISTS idx_videos_popularity ON videos(popularity DESC)"
+
+    // MARK: - Similarity cache
 
     /// The similarity cache, a DB file of its own: per source video, its top-k neighbours with a
     /// denormalised copy of each neighbour's video row, so the API answers with one indexed read.

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 
-/// The staging DB the crawl writes into before anything reaches prod (DESIGN §1 stage 1).
+/// The staging DB the crawl writes into before anything reaches prod (the worker's first stage).
 public enum StagingDatabase {
     /// What seeding copied from prod.
     public struct SeedSummary: Sendable, Equatable {

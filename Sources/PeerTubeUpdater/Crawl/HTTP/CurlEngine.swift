@@ -15,6 +15,8 @@ struct CurlRequest: Sendable {
     var connectTo: [String] = []
 }
 
+// MARK: - CurlResponse
+
 /// What came back: a status and body, or the transport failure that prevented one.
 struct CurlResponse: Sendable {
     var status: Int = 0
@@ -26,6 +28,8 @@ struct CurlResponse: Sendable {
     var bodyTooLarge = false
     var elapsedMs: Int = 0
 }
+
+// MARK: - CurlEngine
 
 /// libcurl's multi interface driven by one thread: every transfer of the process shares its
 /// connection cache (keep-alive reuse), and waiting costs no thread per request.
@@ -102,6 +106,8 @@ final class CurlEngine: @unchecked Sendable {
         finished.signal()
     }
 }
+
+// MARK: - Transfer
 
 /// One in-flight transfer: owns its easy handle, buffers and header list until it completes.
 private final class Transfer: @unchecked Sendable {  // handed once to the engine thread, then only touched there

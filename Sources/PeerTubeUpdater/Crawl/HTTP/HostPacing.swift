@@ -35,6 +35,8 @@ struct RateLimitHeaders: Equatable {
     }
 }
 
+// MARK: - HostPacer
+
 /// The pace of requests to one host, learnt from its answers (additive increase, multiplicative
 /// decrease of its rate, seeded from its rate-limit headers):
 ///
