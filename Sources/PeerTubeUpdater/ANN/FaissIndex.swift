@@ -30,26 +30,33 @@ public final class FaissIndex: @unchecked Sendable {
         _ = try Self.call(operation) { body($0, $1) == 0 ? () : nil }
     }
 
+    /// - Throws: `FaissError` with FAISS's own message (a C++ exception caught in the shim).
     public static func ivfpq(dimension: Int, nlist: Int, m: Int, nbits: Int) throws -> FaissIndex {
         FaissIndex(try call("create") { fs_ivfpq_create(Int32(dimension), Int32(nlist), Int32(m), Int32(nbits), $0, $1) })
     }
 
+    /// - Throws: `FaissError` with FAISS's own message (a C++ exception caught in the shim).
     public static func read(_ path: String) throws -> FaissIndex {
         FaissIndex(try call("read of \(path)") { fs_read(path, $0, $1) })
     }
 
     /// Trains on `count` vectors laid out back to back.
+    ///
+    /// - Throws: `FaissError` with FAISS's own message (a C++ exception caught in the shim).
     public func train(_ vectors: [Float]) throws {
         let count = vectors.count / dimension
         try check("train") { fs_train(handle, Int64(count), vectors, $0, $1) }
     }
 
+    /// - Throws: `FaissError` with FAISS's own message (a C++ exception caught in the shim).
     public func add(_ vectors: [Float], ids: [Int64]) throws {
         precondition(vectors.count == ids.count * dimension, "vectors and ids disagree")
         try check("add") { fs_add_with_ids(handle, Int64(ids.count), vectors, ids, $0, $1) }
     }
 
     /// The `k` nearest stored ids of each query by inner product (id -1 pads short lists).
+    ///
+    /// - Throws: `FaissError` with FAISS's own message (a C++ exception caught in the shim).
     public func search(_ queries: [Float], k: Int, nprobe: Int) throws -> (distances: [Float], ids: [Int64]) {
         let count = queries.count / dimension
         var distances = [Float](repeating: 0, count: count * k)
@@ -58,6 +65,7 @@ public final class FaissIndex: @unchecked Sendable {
         return (distances, ids)
     }
 
+    /// - Throws: `FaissError` with FAISS's own message (a C++ exception caught in the shim).
     public func write(to path: String) throws {
         try check("write of \(path)") { fs_write(handle, path, $0, $1) }
     }

@@ -5,6 +5,7 @@ import Logging
 /// for channels of the crawled instances whose count is unknown (every channel with `recountAll`).
 /// The videos stage already counts the channels it crawls, so in the worker this fills in the rest.
 public enum ChannelsVideosCountCrawl {
+    /// - Throws: `StorageError` or `DatabaseError` for staging; a failing host is recorded, not thrown.
     public static func run(stagingPath: String, client: PoliteHTTPClient, options: CrawlOptions,
                            logger: Logger) async throws -> CrawlSummary {
         let run = try StageRun(stagingPath: stagingPath, client: client, options: options)

@@ -45,6 +45,7 @@ public struct Whitelist: Sendable, Equatable {
         return data
     }
 
+    /// - Throws: `Whitelist.ShapeError` when the JSON is neither a list nor a `{"data": [...]}` object.
     public init(parsing json: JSONValue) throws {
         let items: [JSONValue]
         if let list = json.array {

@@ -30,6 +30,7 @@ public final class MiniLMEncoder: @unchecked Sendable {
 
     // MARK: - Loading
 
+    /// - Throws: `ModelError` when a weight tensor is missing or of the wrong shape.
     public init(files: ModelFiles, workers: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         self.files = files
         self.workers = max(1, workers)

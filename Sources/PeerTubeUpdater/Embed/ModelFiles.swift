@@ -36,6 +36,7 @@ public struct ModelFiles: Sendable {
         flag ?? environment["PEERTUBE_UPDATER_MODEL_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultDirectory
     }
 
+    /// - Throws: `ModelError` naming the file that is missing, unreadable or invalid.
     public init(directory: String) throws {
         self.directory = directory
         var isDirectory: ObjCBool = false

@@ -9,6 +9,7 @@ public final class SafeTensors: @unchecked Sendable {
     private let dataStart: Int
     private var entries: [String: (dtype: String, shape: [Int], range: Range<Int>)] = [:]
 
+    /// - Throws: `ModelError.invalid` when the header, a tensor's dtype, shape or extent is wrong.
     public init(path: String) throws {
         self.path = path
         do {
@@ -36,6 +37,8 @@ public final class SafeTensors: @unchecked Sendable {
     }
 
     /// A float32 tensor with exactly `shape`, copied out (the encoder keeps its weights in arrays).
+    ///
+    /// - Throws: `ModelError.invalid` when the header, a tensor's dtype, shape or extent is wrong.
     public func floats(_ name: String, shape: [Int]) throws -> [Float] {
         guard let entry = entries[name] else { throw ModelError.invalid(path: path, reason: "no tensor \(name)") }
         guard entry.dtype == "F32", entry.shape == shape, entry.range.count == shape.reduce(1, *) * 4 else {

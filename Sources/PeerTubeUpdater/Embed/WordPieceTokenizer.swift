@@ -14,6 +14,8 @@ public struct WordPieceTokenizer: Sendable {
     static let maxCharsPerWord = 100
 
     /// Reads `vocab.txt` (one token per line, the id is the line number).
+    ///
+    /// - Throws: `ModelError` when the vocabulary cannot be read or is empty.
     public init(vocabularyFile: String, maxLength: Int) throws {
         guard let text = try? String(contentsOfFile: vocabularyFile, encoding: .utf8) else {
             throw ModelError.unreadable(path: vocabularyFile)

@@ -54,6 +54,8 @@ public struct SyntheticCatalog: Sendable {
     }
 
     /// Writes a new database file at `path` (replacing any) with `content`.
+    ///
+    /// - Throws: `StorageError` or `DatabaseError` when the file cannot be written.
     public func write(_ content: Content, to path: String, logger: Logger) throws {
         try DatabaseFile.remove(path)
         let queue = try DatabaseFile.open(path, role: "synthetic DB", access: .create)

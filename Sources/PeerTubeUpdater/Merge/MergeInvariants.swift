@@ -27,6 +27,8 @@ public struct MergeInvariants: Sendable, Equatable, Codable {
 
     /// Checks every rule. `ignoring` names columns per table that other stages may change after the
     /// merge (by default `videos.popularity`, which the popularity stage writes).
+    ///
+    /// - Throws: `StorageError` for an unusable file, `DatabaseError` when a check query fails.
     public static func check(prodPath: String, beforePath: String, stagingPath: String, rules: MergeRuleSet,
                              ignoring: [String: Set<String>] = ["videos": ["popularity"]]) throws -> [MergeInvariants] {
         let prod = try DatabaseFile.open(prodPath, role: "prod DB", access: .readOnly)

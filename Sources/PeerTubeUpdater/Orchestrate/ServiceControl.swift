@@ -24,6 +24,8 @@ public struct ServiceControl: Sendable {
 
     /// Checks, before any work, that the service can be controlled at all: the executable exists and,
     /// for the real `systemctl`, systemd is running (it is not in most containers and CI machines).
+    ///
+    /// - Throws: `ServiceControlError` when systemd is absent or `systemctl` fails.
     public init(settings: Settings) throws {
         self.settings = settings
         guard let path = Self.resolve(settings.executable) else {
@@ -37,7 +39,9 @@ public struct ServiceControl: Sendable {
         executablePath = path
     }
 
+    /// - Throws: `ServiceControlError` when systemd is absent or `systemctl` fails.
     public func stop(logger: Logger) throws { try run("stop", logger: logger) }
+    /// - Throws: `ServiceControlError` when systemd is absent or `systemctl` fails.
     public func start(logger: Logger) throws { try run("start", logger: logger) }
 
     private func run(_ verb: String, logger: Logger) throws {

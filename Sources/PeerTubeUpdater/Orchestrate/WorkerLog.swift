@@ -31,6 +31,8 @@ public enum WorkerLog {
 
     /// Runs one stage between its `run:` and `done:` markers. A failing stage logs `failed:` instead.
     /// The stage's start is a fault point (`FaultPoint.stageStart`).
+    ///
+    /// - Throws: what `body` throws, and `InjectedFailure` at a planned fault.
     public static func stage<T>(_ stage: WorkerStage, _ detail: String = "", logger: Logger,
                                 _ body: () async throws -> T) async throws -> T {
         let clock = started(stage, detail, logger: logger)
@@ -46,6 +48,8 @@ public enum WorkerLog {
     }
 
     /// The same for a synchronous stage (the service start on an exit path).
+    ///
+    /// - Throws: what `body` throws, and `InjectedFailure` at a planned fault.
     public static func stage<T>(_ stage: WorkerStage, _ detail: String = "", logger: Logger,
                                 _ body: () throws -> T) throws -> T {
         let clock = started(stage, detail, logger: logger)

@@ -24,6 +24,8 @@ public enum PopularityRecompute {
 
     /// Adds the popularity column and index when missing, then scores the selected rows with one
     /// `now` for the whole run, in one transaction.
+    ///
+    /// - Throws: `StorageError` for an unusable DB, `DatabaseError` when the update fails (rolled back).
     public static func run(dbPath: String, selection: Selection, likeWeight: Double = defaultLikeWeight,
                            now: Date = Date(), logger: Logger) throws -> Result {
         guard likeWeight.isFinite, likeWeight >= 0 else {
@@ -46,6 +48,8 @@ public enum PopularityRecompute {
     }
 
     /// Creates `videos.popularity` (REAL NOT NULL DEFAULT 0) and its index when missing.
+    ///
+    /// - Throws: `StorageError` for an unusable DB, `DatabaseError` when the update fails (rolled back).
     public static func ensureColumn(_ db: Database) throws {
         if try !db.columnNames(of: "videos").contains("popularity") {
             try db.execute(sql: Schema.popularityColumn)

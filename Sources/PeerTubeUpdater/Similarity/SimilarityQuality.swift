@@ -23,6 +23,8 @@ public enum SimilarityQuality {
     }
 
     /// The cache's lists, in rank order.
+    ///
+    /// - Throws: `StorageError` for an unusable file, `DatabaseError` when it cannot be read.
     public static func cachedLists(cachePath: String) throws -> [VideoKey: [VideoKey]] {
         try DatabaseFile.open(cachePath, role: "similarity cache", access: .readOnly).read { db in
             var lists: [VideoKey: [VideoKey]] = [:]

@@ -62,6 +62,8 @@ public enum DatabaseFile {
 
     /// Deletes a database file together with its `-wal`, `-shm` and `-journal` sidecars. A leftover hot
     /// WAL applied to a new file with the same name is SQLite's documented way to corrupt it.
+    ///
+    /// - Throws: a file-system error when a file cannot be removed.
     public static func remove(_ path: String) throws {
         let fm = FileManager.default
         for suffix in ["", "-wal", "-shm", "-journal"] where fm.fileExists(atPath: path + suffix) {
@@ -71,6 +73,8 @@ public enum DatabaseFile {
 
     /// Requires every table of `tables` to exist in `db` (in `schema`, when another file is attached
     /// there), naming the first one missing.
+    ///
+    /// - Throws: a file-system error when a file cannot be removed.
     public static func requireTables(_ tables: [String], in db: Database, schema: String? = nil,
                                      role: String, path: String) throws {
         for table in tables where try !db.hasTable(table, in: schema) {

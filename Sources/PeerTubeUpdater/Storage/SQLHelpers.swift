@@ -35,17 +35,23 @@ extension Database {
 
     /// True when `table` exists in `schema` (nil: any schema of the connection). The name is bound,
     /// never spliced into SQL.
+    ///
+    /// - Throws: `DatabaseError` when SQLite refuses the statement (a missing table or schema, a constraint).
     public func hasTable(_ table: String, in schema: String? = nil) throws -> Bool {
         try Bool.fetchOne(self, sql: "SELECT count(*) > 0 FROM pragma_table_list WHERE name = ? AND type = 'table' AND (?2 IS NULL OR schema = ?2)",
                           arguments: [table, schema]) ?? false
     }
 
     /// Number of rows of a table.
+    ///
+    /// - Throws: `DatabaseError` when SQLite refuses the statement (a missing table or schema, a constraint).
     public func rowCount(of table: String, in schema: String? = nil) throws -> Int {
         try Int.fetchOne(self, sql: "SELECT count(*) FROM \(qualified(table, in: schema))") ?? 0
     }
 
     /// Row counts of the tables that exist among `tables`; missing ones are left out.
+    ///
+    /// - Throws: `DatabaseError` when SQLite refuses the statement (a missing table or schema, a constraint).
     public func rowCounts(of tables: [String], in schema: String? = nil) throws -> [String: Int] {
         var counts: [String: Int] = [:]
         for table in tables where try hasTable(table, in: schema) {
@@ -55,18 +61,24 @@ extension Database {
     }
 
     /// Column names of a table, in table order (generated and hidden columns included).
+    ///
+    /// - Throws: `DatabaseError` when SQLite refuses the statement (a missing table or schema, a constraint).
     public func columnNames(of table: String, in schema: String? = nil) throws -> [String] {
         try String.fetchAll(self, sql: "SELECT name FROM pragma_table_xinfo(?, ?) ORDER BY cid",
                             arguments: [table, schema ?? "main"])
     }
 
     /// The primary key's columns, in key order (empty for a table keyed by rowid alone).
+    ///
+    /// - Throws: `DatabaseError` when SQLite refuses the statement (a missing table or schema, a constraint).
     public func primaryKeyColumns(of table: String, in schema: String? = nil) throws -> [String] {
         try String.fetchAll(self, sql: "SELECT name FROM pragma_table_info(?, ?) WHERE pk > 0 ORDER BY pk",
                             arguments: [table, schema ?? "main"])
     }
 
     /// Columns of `table` in `schema`, in its order, that the same table in `other` has too.
+    ///
+    /// - Throws: `DatabaseError` when SQLite refuses the statement (a missing table or schema, a constraint).
     public func sharedColumns(of table: String, in schema: String, and other: String) throws -> [String] {
         let theirs = Set(try columnNames(of: table, in: other))
         return try columnNames(of: table, in: schema).filter(theirs.contains)
@@ -75,6 +87,8 @@ extension Database {
     /// Copies the rows of `table` from schema `source` into schema `target` (the columns both have;
     /// rows whose key `target` already holds are kept as they are). `filter` is an SQL condition on
     /// the source rows. Returns the rows inserted.
+    ///
+    /// - Throws: `DatabaseError` when SQLite refuses the statement (a missing table or schema, a constraint).
     @discardableResult
     public func copyRows(of table: String, from source: String, into target: String,
                          where filter: String = "true", arguments: StatementArguments = []) throws -> Int {
@@ -88,6 +102,8 @@ extension Database {
 
     /// True when `keys` (as a set) are exactly the primary key or a unique index of the table, which
     /// is what SQLite requires of an `ON CONFLICT(keys)` target.
+    ///
+    /// - Throws: `DatabaseError` when SQLite refuses the statement (a missing table or schema, a constraint).
     public func hasUniqueConstraint(_ table: String, on keys: [String], in schema: String? = nil) throws -> Bool {
         let wanted = Set(keys.map { $0.lowercased() })
         if Set(try primaryKeyColumns(of: table, in: schema).map { $0.lowercased() }) == wanted { return true }
@@ -102,6 +118,8 @@ extension Database {
     }
 
     /// Number of key values that occur in more than one row (0 when the key is really unique).
+    ///
+    /// - Throws: `DatabaseError` when SQLite refuses the statement (a missing table or schema, a constraint).
     public func duplicateKeyGroups(in table: String, keys: [String], schema: String? = nil) throws -> Int {
         let keyList = keys.map(\.sqlIdentifier).joined(separator: ", ")
         return try Int.fetchOne(self, sql: """
@@ -113,6 +131,8 @@ extension Database {
 
     /// Rows of `table` in schema `from` whose key is absent from the same table in schema `against`:
     /// the rows a merge would add.
+    ///
+    /// - Throws: `DatabaseError` when SQLite refuses the statement (a missing table or schema, a constraint).
     public func newKeyCount(in table: String, keys: [String], from: String, against: String) throws -> Int {
         let match = keys.map { "a.\($0.sqlIdentifier) = s.\($0.sqlIdentifier)" }
             .joined(separator: " AND ")
@@ -124,6 +144,8 @@ extension Database {
 
     /// Which of `values` occur in `column` of `table`, among the rows whose `scopeColumn` is `scope`
     /// (e.g. the video ids of one page already stored for that host).
+    ///
+    /// - Throws: `DatabaseError` when SQLite refuses the statement (a missing table or schema, a constraint).
     public func existingValues(_ values: [String], of column: String, in table: String,
                                where scopeColumn: String, is scope: String) throws -> Set<String> {
         guard !values.isEmpty else { return [] }
@@ -135,6 +157,8 @@ extension Database {
     }
 
     /// `PRAGMA integrity_check` messages: `["ok"]` for a sound file.
+    ///
+    /// - Throws: `DatabaseError` when SQLite refuses the statement (a missing table or schema, a constraint).
     public func integrityCheck(in schema: String? = nil) throws -> [String] {
         let pragma = schema.map { "PRAGMA \($0.sqlIdentifier).integrity_check" } ?? "PRAGMA integrity_check"
         return try String.fetchAll(self, sql: pragma)
@@ -147,11 +171,15 @@ extension DatabaseWriter {
     /// Runs `body` with another database file attached under `alias`, outside of any transaction
     /// (SQLite cannot ATTACH inside one), and detaches it on every exit path. `body` opens the
     /// transactions it needs itself.
+    ///
+    /// - Throws: `DatabaseError` when SQLite refuses the statement (a missing table or schema, a constraint).
     public func withAttached<T>(_ path: String, as alias: String, _ body: (Database) throws -> T) throws -> T {
         try withAttached([alias: path], body)
     }
 
     /// The same with several files, by alias.
+    ///
+    /// - Throws: `DatabaseError` when SQLite refuses the statement (a missing table or schema, a constraint).
     public func withAttached<T>(_ files: [String: String], _ body: (Database) throws -> T) throws -> T {
         try writeWithoutTransaction { db in
             var attached: [String] = []

@@ -12,6 +12,8 @@ public enum StagingDatabase {
 
     /// Deletes the staging file and its sidecars, then creates it afresh with the crawler schema
     /// (which includes `crawl_state`).
+    ///
+    /// - Throws: `StorageError` for an unusable file, `DatabaseError` when the schema cannot be written.
     public static func recreate(at path: String) throws -> DatabaseQueue {
         try DatabaseFile.remove(path)
         return try openOrCreate(at: path)
@@ -22,6 +24,8 @@ public enum StagingDatabase {
     /// WAL with `synchronous = NORMAL`: a committed page survives a killed process (what `--resume`
     /// needs) without an fsync per page; only a power cut may lose the last pages, which the next
     /// crawl fetches again. Prod is never opened this way.
+    ///
+    /// - Throws: `StorageError` for an unusable file, `DatabaseError` when the schema cannot be written.
     public static func openOrCreate(at path: String) throws -> DatabaseQueue {
         let queue = try DatabaseFile.open(path, role: "staging DB", access: .create)
         try queue.writeWithoutTransaction { db in
@@ -34,6 +38,8 @@ public enum StagingDatabase {
 
     /// Copies prod's instance hosts and channels (the columns both sides share) into staging, so the
     /// new-only crawl knows what prod has; records when and from where in `crawl_state`.
+    ///
+    /// - Throws: `StorageError` for an unusable file, `DatabaseError` when the schema cannot be written.
     public static func seed(_ staging: DatabaseQueue, fromProdAt prodPath: String,
                             now: Date = Date()) throws -> SeedSummary {
         _ = try DatabaseFile.open(prodPath, role: "prod DB", access: .readOnly)  // checks, named errors

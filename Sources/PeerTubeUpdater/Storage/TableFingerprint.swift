@@ -12,6 +12,7 @@ public struct TableFingerprint: Equatable, Hashable, Sendable, CustomStringConve
 
     public var description: String { "\(table): \(rowCount) rows, hash \(String(hash, radix: 16))" }
 
+    /// - Throws: `DatabaseError` when the table cannot be read.
     public static func of(_ table: String, in db: Database, schema: String? = nil) throws -> TableFingerprint {
         let name = db.qualified(table, in: schema)
         // WITHOUT ROWID tables refuse `rowid`; they are ordered by their primary key instead.
@@ -31,6 +32,8 @@ public struct TableFingerprint: Equatable, Hashable, Sendable, CustomStringConve
     }
 
     /// Fingerprints of every user table of the schema, by name.
+    ///
+    /// - Throws: `DatabaseError` when the table cannot be read.
     public static func ofAllTables(in db: Database, schema: String? = nil) throws -> [String: TableFingerprint] {
         let master = db.qualified("sqlite_master", in: schema)
         let tables = try String.fetchAll(db, sql: """

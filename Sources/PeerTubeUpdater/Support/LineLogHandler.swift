@@ -14,6 +14,8 @@ public struct LineLogHandler: LogHandler {
         private let file: FileHandle?
 
         /// `stream` is stdout or stderr (nil: none); `filePath` is created or appended to.
+        ///
+        /// - Throws: `StorageError.refusedPath` when the log file cannot be created or written.
         public init(stream: FileHandle?, filePath: String? = nil) throws {
             self.stream = stream
             if let filePath {

@@ -48,6 +48,8 @@ public final class PoliteHTTPClient: Sendable {
     }
 
     /// GETs `pathAndQuery` (starting with `/`) from `host` and parses the JSON body.
+    ///
+    /// - Throws: `FetchError` classifying why no usable JSON came back (timeout, network, HTTP status, not JSON, too large, redirect refused, robots, host unavailable).
     public func getJSON(host: String, _ pathAndQuery: String) async throws -> FetchedJSON {
         if await hosts.isCircuitOpen(host, threshold: options.circuitBreakerThreshold) {
             throw FetchError(.hostUnavailable, "\(host): skipped after \(options.circuitBreakerThreshold) failed requests in a row")
@@ -82,6 +84,8 @@ public final class PoliteHTTPClient: Sendable {
     }
 
     /// GETs an absolute URL (the whitelist) and parses the JSON body. No robots.txt, same retries.
+    ///
+    /// - Throws: `FetchError` classifying why no usable JSON came back (timeout, network, HTTP status, not JSON, too large, redirect refused, robots, host unavailable).
     public func getJSON(url: String) async throws -> FetchedJSON {
         guard let components = URLComponents(string: url), let host = components.host,
               let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
