@@ -6,6 +6,10 @@ APT_PACKAGES := libsqlite3-dev libfaiss-dev libopenblas-dev libcurl4-openssl-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/debug/peertube-updater
 ARGS ?=
+# The OpenBLAS kernels for this CPU: an older OpenBLAS that does not know the CPU's model falls back
+# to slow generic ones; the binary names the right ones (see Support/BLASCore.swift). The worker
+# binary picks them itself; test and bench processes get them from here.
+BLAS_CORE = OPENBLAS_CORETYPE="$$($(BIN) device --blas-core)"
 
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
@@ -45,24 +49,24 @@ build: deps
 # The Smoke suite runs in CPU mode here (CI has no GPU); SMOKE_ARGS adds flags.
 test: deps model
 	$(SWIFT) build --build-tests
-	SMOKE_ARGS="--cpu $(SMOKE_ARGS)" $(SWIFT) test --skip-build
+	$(BLAS_CORE) SMOKE_ARGS="--cpu $(SMOKE_ARGS)" $(SWIFT) test --skip-build
 
 # The long SIGKILL sweep: the worker killed at 52 points over every stage, then run again.
 test-crash: deps model
 	$(SWIFT) build --build-tests
-	CRASH_SWEEP=long $(SWIFT) test --skip-build --filter CrashSweepTests
+	$(BLAS_CORE) CRASH_SWEEP=long $(SWIFT) test --skip-build --filter CrashSweepTests
 
 # The Smoke suite (README, "The Smoke suite"): the worker as a child process on a mini-prod against the simulated
 # federation, the three failure scenarios, and tmp/orchestrator-smoke/last-report.json.
 smoke-cpu: deps model
 	$(SWIFT) build --build-tests
-	SMOKE_ARGS="--cpu $(ARGS)" $(SWIFT) test --skip-build --filter Smoke; rc=$$?; \
+	$(BLAS_CORE) SMOKE_ARGS="--cpu $(ARGS)" $(SWIFT) test --skip-build --filter Smoke; rc=$$?; \
 	echo "smoke-cpu: report in tmp/orchestrator-smoke/last-report.json (run folders: tmp/orchestrator-smoke/<run-id>/)"; exit $$rc
 
 smoke-gpu: build model
 	@$(BIN) device --require-gpu
 	$(SWIFT) build --build-tests
-	SMOKE_ARGS="--gpu $(ARGS)" $(SWIFT) test --skip-build --filter Smoke; rc=$$?; \
+	$(BLAS_CORE) SMOKE_ARGS="--gpu $(ARGS)" $(SWIFT) test --skip-build --filter Smoke; rc=$$?; \
 	echo "smoke-gpu: report in tmp/orchestrator-smoke/last-report.json (run folders: tmp/orchestrator-smoke/<run-id>/)"; exit $$rc
 
 smoke-help: deps

@@ -10,8 +10,14 @@ struct DeviceCommand: ParsableCommand {
 
     @Flag(name: .customLong("require-gpu"), help: "Fail unless a usable CUDA device is present.")
     var requireGPU = false
+    @Flag(name: .customLong("blas-core"), help: "Print only the OpenBLAS core this process uses (after any restart with OPENBLAS_CORETYPE), for scripts.")
+    var blasCore = false
 
     func run() throws {
+        if blasCore {
+            print(BLASCore.current)
+            return
+        }
         print("cpu: \(FaissIndex.blasDescription)")
         let probe = CUDAProbe.probe()
         print("cuda: \(probe.summary)")

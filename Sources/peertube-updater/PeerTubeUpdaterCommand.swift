@@ -32,6 +32,7 @@ struct PeerTubeUpdaterCommand: AsyncParsableCommand {
     /// Every command's failure is one escaped line on stderr, with its remedy, and a non-zero exit
     /// (errors can quote multi-line SQL, or text from the network).
     static func main() async {
+        BLASCore.restartWithBetterCoreIfNeeded()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

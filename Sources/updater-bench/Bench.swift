@@ -11,6 +11,21 @@ struct Bench: AsyncParsableCommand {
         subcommands: [MergeBench.self, EmbedBench.self, SimilarityBench.self, CrawlBench.self],
         defaultSubcommand: MergeBench.self
     )
+
+    /// With the OpenBLAS kernels this CPU runs (as the worker binary does).
+    static func main() async {
+        BLASCore.restartWithBetterCoreIfNeeded()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Where a benchmark keeps its generated data, and how many runs it takes the median of.
