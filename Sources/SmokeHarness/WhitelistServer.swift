@@ -36,7 +36,7 @@ public final class WhitelistServer: Sendable {
                 : HTTPResponse(statusCode: .notFound, headers: [.contentType: "text/plain"], body: Data("not found\n".utf8))
         }
         let task = Task { try await server.run() }
-        try await server.waitUntilListening()
+        try await server.waitUntilListening(timeout: 60)  // its default 5 s is too short on a loaded 2-core machine
         guard case .ip4(let ip, let port) = await server.listeningAddress else { throw SmokeError("whitelist server is not listening") }
         return WhitelistServer(server: server, task: task, url: "http://\(ip):\(port)\(name)")
     }

@@ -37,7 +37,7 @@ extension Integration {
         #expect((ContinuousClock.now - clock) >= .milliseconds(300))
         clock = ContinuousClock.now
         _ = try await client.getJSON(host: "peertube.tv", "/api/v1/config")
-        #expect((ContinuousClock.now - clock) < .seconds(3))  // an hour asked, the cap honoured
+        #expect((ContinuousClock.now - clock) < .seconds(30))  // an hour asked, the cap (300 ms) honoured; slack for a loaded machine
     }
 
     /// Real runs try https first: against a plain-http server the TLS handshake fails and the client

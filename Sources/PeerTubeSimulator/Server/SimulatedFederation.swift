@@ -51,7 +51,7 @@ public final class SimulatedFederation: Sendable {
         await server.appendRoute("*") { [self] request in await handle(request) }
         let task = Task { [server] in try await server.run() }
         runTask.withLock { $0 = task }
-        try await server.waitUntilListening()
+        try await server.waitUntilListening(timeout: 60)  // its default 5 s is too short on a loaded 2-core machine
         let address = try await address()
         if let port = UInt16(address.split(separator: ":").last ?? "") { Self.disableNagle(listeningOn: port) }
         return address
