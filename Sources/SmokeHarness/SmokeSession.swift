@@ -32,7 +32,8 @@ public final class SmokeSession: Sendable {
 
     /// Builds the fixture, runs `body` (the suite's tests) with this session as `current`, then writes
     /// the report. Throws when the report says FAIL, so the suite fails whenever the report does.
-    public static func withSession(repositoryRoot: String, _ body: @Sendable () async throws -> Void) async throws {
+    public static func withSession(repositoryRoot: String, options given: SmokeOptions? = nil,
+                                   _ body: @Sendable () async throws -> Void) async throws {
         /// Bad SMOKE_ARGS or an unusable workdir: a FAIL report with the reason, and no run.
         func failEarly(_ options: SmokeOptions, base: String, _ error: Error) throws {
             let session = SmokeSession(options: options, reportBase: base, run: nil)
@@ -40,7 +41,7 @@ public final class SmokeSession: Sendable {
             try session.finish()
         }
         let options: SmokeOptions
-        do { options = try SmokeOptions.fromEnvironment() } catch {
+        do { options = try given ?? SmokeOptions.fromEnvironment() } catch {
             return try failEarly(try SmokeOptions.parse([]), base: repositoryRoot + "/tmp/orchestrator-smoke", error)
         }
         let base = options.workdir.hasPrefix("/") ? options.workdir : repositoryRoot + "/" + options.workdir
@@ -60,6 +61,19 @@ public final class SmokeSession: Sendable {
             session.record(error: Remedy.describe(error))
         }
         try session.finish()
+    }
+
+    /// The whole smoke run outside a test runner (`peertube-updater smoke`): the main run, then each
+    /// failure scenario (unless skipped), then the report — what the Smoke suite's tests do.
+    ///
+    /// - Throws: `SmokeError` when the report says FAIL (its `error` says why).
+    public static func runAll(options: SmokeOptions, repositoryRoot: String) async throws {
+        try await withSession(repositoryRoot: repositoryRoot, options: options) {
+            guard let session = current, let fixture = session.fixture else { return }
+            session.record(main: try await MainRun.run(on: fixture))
+            guard !options.skipFailureChecks else { return }
+            for scenario in FailureScenario.allCases { session.record(try await scenario.run(on: fixture)) }
+        }
     }
 
     public func record(main: MainRun) { state.withLock { $0.main = main } }

@@ -26,6 +26,7 @@ struct PeerTubeUpdaterCommand: AsyncParsableCommand {
             LockCommand.self,
             FixtureCommand.self,
             SimCommand.self,
+            SmokeCommand.self,
         ]
     )
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SmokeHarness
 import Testing
 @testable import PeerTubeUpdater
 
@@ -63,6 +64,21 @@ extension Integration {
         let failed = try runUpdater(["crawl", "instances", "--db", dir.path("staging2.db"), "--whitelist-url", bad])
         expectCleanFailure(failed, mentioning: #"bad\u{1b}[2J\nname.json"#)
         #expect(!failed.stderr.contains("\u{1b}"))
+    }
+
+    /// `peertube-updater smoke`: the Smoke suite's session without a test runner, as a GPU machine
+    /// without Swift runs it; its report is the suite's, in the workdir it is given.
+    @Test func theSmokeSubcommandRunsTheSessionAndWritesTheReport() throws {
+        let dir = try TempDir()
+        let result = try runUpdater(["smoke", "--cpu", "--skip-failure-checks", "--workdir", dir.path("smoke"),
+                                     "--repository-root", repositoryRoot.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: dir.path("smoke/last-report.json"))))
+        #expect(report["status"]?.string == "pass")
+        #expect(SmokeReportSchema.problems(in: report) == [])
+        #expect(report["artifacts"]?["run_dir_removed"] == .bool(true))
+        #expect(report["failure_scenarios"]?["skipped"] == .bool(true))
+        #expect(report["checks"]?["device_markers"]?["pass"] == .bool(true))
     }
 
     @Test func mergeRefusesBadRulesFilesByName() throws {
