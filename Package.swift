@@ -83,6 +83,7 @@ let package = Package(
         .executableTarget(
             name: "updater-bench",
             dependencies: [
+                "SmokeHarness",
                 "PeerTubeUpdater",
                 "PeerTubeSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PeerTubeUpdater
+import SmokeHarness
 
 @main
 struct PeerTubeUpdaterCommand: AsyncParsableCommand {
@@ -33,16 +34,6 @@ struct PeerTubeUpdaterCommand: AsyncParsableCommand {
     /// Every command's failure is one escaped line on stderr, with its remedy, and a non-zero exit
     /// (errors can quote multi-line SQL, or text from the network).
     static func main() async {
-        BLASCore.restartWithBetterCoreIfNeeded()
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: OneLineError.forCommandLine(error))
-        }
+        await mainWithBLASCore(mapError: OneLineError.forCommandLine)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PeerTubeUpdater
+import SmokeHarness
 
 @main
 struct Bench: AsyncParsableCommand {
@@ -13,19 +14,7 @@ struct Bench: AsyncParsableCommand {
     )
 
     /// With the OpenBLAS kernels this CPU runs (as the worker binary does).
-    static func main() async {
-        BLASCore.restartWithBetterCoreIfNeeded()
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            exit(withError: error)
-        }
-    }
+    static func main() async { await mainWithBLASCore() }
 }
 
 /// Where a benchmark keeps its generated data, and how many runs it takes the median of.
