@@ -55,3 +55,12 @@ struct OneLineError: Error, CustomStringConvertible {
         String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") ? error : OneLineError(error)
     }
 }
+
+/// The embedding model's folder (`run`, `embed`).
+struct ModelOptions: ParsableArguments {
+    @Option(name: .customLong("model-dir"), help: ArgumentHelp("The model folder (installed by `make model`). Default: $PEERTUBE_UPDATER_MODEL_DIR or models/all-MiniLM-L6-v2.", valueName: "path"))
+    var modelDir: String?
+
+    /// The flag, else the environment, else the default folder.
+    var directory: String { ModelFiles.resolveDirectory(modelDir) }
+}

@@ -30,8 +30,7 @@ struct EmbedCommand: ParsableCommand {
     var force = false
     @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Videos per batch and per commit.")
     var batchSize = EmbeddingStage.Options().batchSize
-    @Option(name: .customLong("model-dir"), help: ArgumentHelp("The model folder. Default: $PEERTUBE_UPDATER_MODEL_DIR or models/all-MiniLM-L6-v2.", valueName: "path"))
-    var modelDir: String?
+    @OptionGroup var model: ModelOptions
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -42,7 +41,7 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         let logger = try log.makeLogger("embed")
-        let embedder = try SentenceEmbedder(modelDirectory: ModelFiles.resolveDirectory(modelDir),
+        let embedder = try SentenceEmbedder(modelDirectory: model.directory,
                                             device: device.resolved(default: .cpu))
         if let db {
             _ = try EmbeddingStage.run(dbPath: db, embedder: embedder,

@@ -37,8 +37,7 @@ struct RunCommand: AsyncParsableCommand {
     var logs: String?
     @Option(name: .customLong("whitelist-url"), help: ArgumentHelp("Whitelist URL or file. Default: JoinPeerTube's healthy hosts.", valueName: "url"))
     var whitelistURL: String?
-    @Option(name: .customLong("model-dir"), help: ArgumentHelp("The model folder. Default: $PEERTUBE_UPDATER_MODEL_DIR or models/all-MiniLM-L6-v2.", valueName: "path"))
-    var modelDir: String?
+    @OptionGroup var model: ModelOptions
 
     @Option(name: .customLong("max-instances"), parsing: .unconditional, help: "Instances to crawl (0: all).")
     var maxInstances = CrawlOptions().maxInstances
@@ -108,7 +107,7 @@ struct RunCommand: AsyncParsableCommand {
         options.similarityDB = similarityDB ?? defaults.similarityDB
         options.mergeRulesPath = mergeRules
         options.whitelistURL = whitelistURL ?? defaults.whitelistURL
-        options.modelDirectory = ModelFiles.resolveDirectory(modelDir)
+        options.modelDirectory = model.directory
         options.crawl.maxInstances = maxInstances
         options.crawl.maxChannels = maxChannels
         options.crawl.maxVideosPages = maxVideosPages

@@ -46,7 +46,7 @@ extension Integration {
         #expect(whitelist.rejected.count == 4_000 + 7)
         #expect(Set(whitelist.rejected.map(\.reason)).isSuperset(of: ["local name", "IP address", "entry is not a host string",
                                                                        "object without a string 'host'", "URL carries credentials"]))
-        #expect(throws: Whitelist.ShapeError.self) { try Whitelist(parsing: .object(["hosts": .array([])])) }
+        #expect(throws: FetchError.self) { try Whitelist(parsing: .object(["hosts": .array([])])) }
         // A bare list of strings is accepted too.
         #expect(try Whitelist(parsing: .array([.string("peertube.tv")])).hosts == ["peertube.tv"])
 

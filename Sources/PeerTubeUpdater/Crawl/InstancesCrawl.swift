@@ -4,7 +4,7 @@ import Logging
 /// Stage 2: the whitelist. Fetches it (or reads a local file), normalises and deduplicates hosts,
 /// keeps the first `--max-instances`, and adds them to staging's instances with pending progress.
 public enum InstancesCrawl {
-    /// - Throws: `FetchError` when the whitelist cannot be fetched or read, `Whitelist.ShapeError` for an unusable one, `StorageError` for staging.
+    /// - Throws: `FetchError` when the whitelist cannot be fetched or read, `FetchError` (`invalid_json`) for an unusable one, `StorageError` for staging.
     public static func run(stagingPath: String, whitelistURL: String, client: PoliteHTTPClient,
                            options: CrawlOptions, logger: Logger) async throws -> CrawlSummary {
         let clock = ContinuousClock.now
@@ -21,7 +21,7 @@ public enum InstancesCrawl {
         let whitelist = try Whitelist(parsing: json)
         log(whitelist, logger: logger)
         guard !whitelist.hosts.isEmpty else {
-            throw Whitelist.ShapeError(description: "whitelist \(whitelistURL) contained no usable hosts")
+            throw FetchError(.invalidJSON, "whitelist \(whitelistURL) contained no usable hosts")
         }
         let kept = whitelist.capped(options.maxInstances)
         // Staging is created only now: a whitelist that cannot be read leaves no new file behind.

@@ -9,10 +9,6 @@ public struct Whitelist: Sendable, Equatable {
     public var duplicates = 0
     public var entries = 0
 
-    public struct ShapeError: Error, CustomStringConvertible {
-        public var description: String
-    }
-
     public init(hosts: [String]) { self.hosts = hosts; entries = hosts.count }
 
     /// The bytes of a local whitelist file, refusing what is not a regular file by what it is (a
@@ -45,7 +41,7 @@ public struct Whitelist: Sendable, Equatable {
         return data
     }
 
-    /// - Throws: `Whitelist.ShapeError` when the JSON is neither a list nor a `{"data": [...]}` object.
+    /// - Throws: `FetchError` (`invalid_json`) when the JSON is neither a list nor a `{"data": [...]}` object.
     public init(parsing json: JSONValue) throws {
         let items: [JSONValue]
         if let list = json.array {
@@ -53,7 +49,7 @@ public struct Whitelist: Sendable, Equatable {
         } else if let list = json["data"]?.array ?? json["instances"]?.array {
             items = list
         } else {
-            throw ShapeError(description: "unexpected whitelist JSON shape: expected {\"data\":[…]}, {\"instances\":[…]} or a list of hosts")
+            throw FetchError(.invalidJSON, "unexpected whitelist JSON shape: expected {\"data\":[…]}, {\"instances\":[…]} or a list of hosts")
         }
         var seen = Set<String>()
         for item in items {
