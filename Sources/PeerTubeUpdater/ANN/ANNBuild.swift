@@ -40,7 +40,8 @@ public struct ANNMeta: Codable, Equatable, Sendable {
              indexType = "index_type", nlist, m, nbits, normalized, acceleration, idSource = "id_source"
     }
 
-    /// - Throws: `ANNError` for parameters the data cannot train or no embeddings, `GPUUnavailable`, `StorageError`, `FaissError`; the published index and meta stay as they were.
+    /// - Throws: `ANNError` for parameters the data cannot train or no embeddings, `GPUUnavailable`,
+    ///   `StorageError`, `FaissError`; the published index and meta stay as they were.
     public static func read(_ path: String) throws -> ANNMeta {
         try JSONDecoder().decode(ANNMeta.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
     }
@@ -85,7 +86,8 @@ public enum ANNBuild {
     /// The largest nlist `trainingVectors` train well.
     public static func usableNlist(trainingVectors: Int) -> Int { max(1, trainingVectors / pointsPerListWanted) }
 
-    /// - Throws: `ANNError` for parameters the data cannot train or no embeddings, `GPUUnavailable`, `StorageError`, `FaissError`; the published index and meta stay as they were.
+    /// - Throws: `ANNError` for parameters the data cannot train or no embeddings, `GPUUnavailable`,
+    ///   `StorageError`, `FaissError`; the published index and meta stay as they were.
     public static func run(dbPath: String, indexPath: String, metaPath: String, options: Options,
                            logger: Logger) throws -> Result {
         // Refuse before reading or touching anything: the published index stays as it is.

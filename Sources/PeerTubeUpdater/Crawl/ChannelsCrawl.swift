@@ -8,7 +8,8 @@ import Logging
 /// the run-wide `--max-channels`. Each page is stored with the host's progress row, so `--resume`
 /// continues from the next page. A failing host gets its error recorded and the others go on.
 public enum ChannelsCrawl {
-    /// - Throws: `StorageError` or `DatabaseError` for staging; a failing host is recorded on its row, not thrown.
+    /// - Throws: `StorageError` or `DatabaseError` for staging; a failing host is recorded on its row, not
+    ///   thrown.
     public static func run(stagingPath: String, client: PoliteHTTPClient, options: CrawlOptions,
                            logger: Logger) async throws -> CrawlSummary {
         let run = try StageRun(stagingPath: stagingPath, client: client, options: options)

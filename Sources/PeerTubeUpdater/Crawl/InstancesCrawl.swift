@@ -4,7 +4,8 @@ import Logging
 /// Stage 2: the whitelist. Fetches it (or reads a local file), normalises and deduplicates hosts,
 /// keeps the first `--max-instances`, and adds them to staging's instances with pending progress.
 public enum InstancesCrawl {
-    /// - Throws: `FetchError` when the whitelist cannot be fetched or read, `FetchError` (`invalid_json`) for an unusable one, `StorageError` for staging.
+    /// - Throws: `FetchError` when the whitelist cannot be fetched or read, `FetchError` (`invalid_json`) for
+    ///   an unusable one, `StorageError` for staging.
     public static func run(stagingPath: String, whitelistURL: String, client: PoliteHTTPClient,
                            options: CrawlOptions, logger: Logger) async throws -> CrawlSummary {
         let clock = ContinuousClock.now

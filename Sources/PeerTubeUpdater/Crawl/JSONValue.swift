@@ -13,7 +13,8 @@ public enum JSONValue: Sendable, Equatable, Codable {
 
     // MARK: - Codable
 
-    /// - Throws: a `DecodingError`/`EncodingError` from the coder, or Foundation's parse error for a body that is not JSON.
+    /// - Throws: a `DecodingError`/`EncodingError` from the coder, or Foundation's parse error for a body
+    ///   that is not JSON.
     public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() { self = .null }
@@ -25,7 +26,8 @@ public enum JSONValue: Sendable, Equatable, Codable {
         else { self = .object(try container.decode([String: JSONValue].self)) }
     }
 
-    /// - Throws: a `DecodingError`/`EncodingError` from the coder, or Foundation's parse error for a body that is not JSON.
+    /// - Throws: a `DecodingError`/`EncodingError` from the coder, or Foundation's parse error for a body
+    ///   that is not JSON.
     public func encode(to encoder: Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {
@@ -44,7 +46,8 @@ public enum JSONValue: Sendable, Equatable, Codable {
     /// Parses with Foundation's JSONSerialization and converts: about 3× cheaper in CPU than a
     /// Codable decode, which dominated the crawler's profile.
     ///
-    /// - Throws: a `DecodingError`/`EncodingError` from the coder, or Foundation's parse error for a body that is not JSON.
+    /// - Throws: a `DecodingError`/`EncodingError` from the coder, or Foundation's parse error for a body
+    ///   that is not JSON.
     public static func parse(_ data: Data) throws -> JSONValue {
         try JSONValue(any: JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]))
     }

@@ -9,7 +9,8 @@ import Logging
 /// lists leave out. A channel stops after `stopAfterFullPages` consecutive pages of known videos or
 /// `maxVideosPages` pages; each page is stored with the channel's progress row.
 public enum VideosCrawl {
-    /// - Throws: `StorageError` or `DatabaseError` for staging or the existing DB; a failing channel is recorded on its row, not thrown.
+    /// - Throws: `StorageError` or `DatabaseError` for staging or the existing DB; a failing channel is
+    ///   recorded on its row, not thrown.
     public static func run(stagingPath: String, client: PoliteHTTPClient, options: CrawlOptions,
                            logger: Logger) async throws -> CrawlSummary {
         let run = try StageRun(stagingPath: stagingPath, client: client, options: options)

@@ -41,7 +41,8 @@ public struct Whitelist: Sendable, Equatable {
         return data
     }
 
-    /// - Throws: `FetchError` (`invalid_json`) when the JSON is neither a list nor a `{"data": [...]}` object.
+    /// - Throws: `FetchError` (`invalid_json`) when the JSON is neither a list nor a `{"data": [...]}`
+    ///   object.
     public init(parsing json: JSONValue) throws {
         let items: [JSONValue]
         if let list = json.array {

@@ -29,7 +29,8 @@ public enum EmbeddingStage {
         public var durationMs: Int
     }
 
-    /// - Throws: `StorageError` for an unusable DB, `DatabaseError` when a batch cannot be committed (earlier batches stay).
+    /// - Throws: `StorageError` for an unusable DB, `DatabaseError` when a batch cannot be committed (earlier
+    ///   batches stay).
     public static func run(dbPath: String, embedder: SentenceEmbedder, options: Options = .init(),
                            logger: Logger) throws -> Result {
         guard options.batchSize > 0 else { throw ModelError.invalid(path: dbPath, reason: "batch size must be > 0") }

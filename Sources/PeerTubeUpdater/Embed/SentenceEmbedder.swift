@@ -11,7 +11,8 @@ public struct SentenceEmbedder: Sendable {
     /// Loads the model. `.cuda` fails here, before any work, when no usable CUDA device exists:
     /// there is no CPU fallback.
     ///
-    /// - Throws: `GPUUnavailable` for `.gpu` without a usable device, `ModelError` for a missing or invalid model.
+    /// - Throws: `GPUUnavailable` for `.gpu` without a usable device, `ModelError` for a missing or invalid
+    ///   model.
     public init(modelDirectory: String, device: ComputeDevice) throws {
         if device == .gpu { try GPUStages.require("embeddings") }
         let files = try ModelFiles(directory: modelDirectory)

@@ -58,7 +58,8 @@ public struct MergeRuleSet: Sendable, Equatable {
 
     /// Reads a rules file, with errors that name it.
     ///
-    /// - Throws: `MergeRuleError` naming the file and the rule when the JSON, a strategy, a key or a field is wrong.
+    /// - Throws: `MergeRuleError` naming the file and the rule when the JSON, a strategy, a key or a field is
+    ///   wrong.
     public static func load(from path: String) throws -> MergeRuleSet {
         guard let data = FileManager.default.contents(atPath: path) else {
             let exists = FileManager.default.fileExists(atPath: path)
@@ -71,7 +72,8 @@ public struct MergeRuleSet: Sendable, Equatable {
     /// `{"name": TABLE, "strategy": S, "keys": [..], "update_columns": [..]?}`. Unknown fields are
     /// refused, so a typo (`"update_column"`) cannot silently widen an UPSERT.
     ///
-    /// - Throws: `MergeRuleError` naming the file and the rule when the JSON, a strategy, a key or a field is wrong.
+    /// - Throws: `MergeRuleError` naming the file and the rule when the JSON, a strategy, a key or a field is
+    ///   wrong.
     public static func parse(_ data: Data, source: String) throws -> MergeRuleSet {
         func fail(_ message: String) -> MergeRuleError { MergeRuleError(source: source, message: message) }
         let json: Any

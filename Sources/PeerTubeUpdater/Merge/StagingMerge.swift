@@ -44,7 +44,9 @@ private final class CommitWatch: TransactionObserver {
 public enum StagingMerge {
     static let stagingAlias = "staging"
 
-    /// - Throws: `StorageError` for an unusable prod or staging file, `MergeRuleError` for a rule that does not fit the schemas (before anything is written), `MergeFailure` when the transaction failed and was rolled back.
+    /// - Throws: `StorageError` for an unusable prod or staging file, `MergeRuleError` for a rule that does
+    ///   not fit the schemas (before anything is written), `MergeFailure` when the transaction failed and was
+    ///   rolled back.
     public static func run(prodPath: String, stagingPath: String, rules: MergeRuleSet,
                            logger: Logger) throws -> [TableMergeResult] {
         let prod = try DatabaseFile.open(prodPath, role: "prod DB", access: .readWrite)
@@ -92,7 +94,9 @@ public enum StagingMerge {
 
     /// Per rule table: staging rows whose key prod lacks, i.e. the rows a merge would add. Reads only.
     ///
-    /// - Throws: `StorageError` for an unusable prod or staging file, `MergeRuleError` for a rule that does not fit the schemas (before anything is written), `MergeFailure` when the transaction failed and was rolled back.
+    /// - Throws: `StorageError` for an unusable prod or staging file, `MergeRuleError` for a rule that does
+    ///   not fit the schemas (before anything is written), `MergeFailure` when the transaction failed and was
+    ///   rolled back.
     public static func newRowCounts(prodPath: String, stagingPath: String,
                                     rules: MergeRuleSet) throws -> [String: Int] {
         let prod = try DatabaseFile.open(prodPath, role: "prod DB", access: .readOnly)

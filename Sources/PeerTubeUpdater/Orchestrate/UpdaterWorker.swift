@@ -16,7 +16,9 @@ public enum UpdaterWorker {
         public var totalMs = 0
     }
 
-    /// - Throws: the first stage's error (the run stops there; prod is as before the merge or fully merged), `RunLockError` when another run holds the lock, and the refusals checked before any work (`MergeRuleError`, `StorageError`, `ModelError`, `GPUUnavailable`, `ServiceControlError`).
+    /// - Throws: the first stage's error (the run stops there; prod is as before the merge or fully merged),
+    ///   `RunLockError` when another run holds the lock, and the refusals checked before any work
+    ///   (`MergeRuleError`, `StorageError`, `ModelError`, `GPUUnavailable`, `ServiceControlError`).
     public static func run(_ options: WorkerOptions, logger: Logger) async throws -> Summary {
         let clock = ContinuousClock.now
         logger.info("worker: start prod=\(options.prodDB) staging=\(options.stagingDB) device=\(options.device.rawValue) nlist=\(options.nlist)")

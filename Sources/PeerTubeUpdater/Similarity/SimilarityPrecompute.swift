@@ -53,7 +53,8 @@ public enum SimilarityPrecompute {
         public var durationMs: Int
     }
 
-    /// - Throws: `SimilarityError`, `StorageError`, `FaissError` or `DatabaseError`; the published cache stays as it was.
+    /// - Throws: `SimilarityError`, `StorageError`, `FaissError` or `DatabaseError`; the published cache
+    ///   stays as it was.
     public static func run(dbPath: String, indexPath: String, outPath: String, options: Options = .init(),
                            logger: Logger) throws -> Result {
         guard options.topK > 0, options.nprobe > 0, options.batchSize > 0 else {

@@ -28,7 +28,8 @@ public struct ArtifactGenerations: Sendable {
     /// Writes a new generation (`write` gets one temporary path per artifact, in `paths` order) and
     /// makes it current. If `write` throws, nothing published changes.
     ///
-    /// - Throws: what `write` throws, and a `CocoaError`/`POSIXError` when a folder, link or rename fails; the published pair is then unchanged.
+    /// - Throws: what `write` throws, and a `CocoaError`/`POSIXError` when a folder, link or rename fails;
+    ///   the published pair is then unchanged.
     public func publish(write: (_ temporaryPaths: [String]) throws -> Void) throws {
         guard Set(names).count == names.count else {
             throw StorageError.refusedPath(path: paths.joined(separator: ", "), reason: "artifacts published together need distinct file names")

@@ -5,7 +5,8 @@ import Foundation
 /// then renamed over it in one step. The version it replaces stays as `<path>.prev`. Files that must
 /// change together use `ArtifactGenerations`.
 public enum ArtifactPublisher {
-    /// - Throws: what `write` throws, and a file-system error when the fsync or rename fails; the published file is then unchanged.
+    /// - Throws: what `write` throws, and a file-system error when the fsync or rename fails; the published
+    ///   file is then unchanged.
     public static func publish(to path: String, write: (_ temporaryPath: String) throws -> Void) throws {
         let temporary = "\(path).tmp-\(ProcessInfo.processInfo.processIdentifier)"
         removeAbandonedTemporaries(of: path)

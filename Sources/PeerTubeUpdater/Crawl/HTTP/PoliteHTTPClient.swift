@@ -12,8 +12,9 @@ public struct FetchedJSON: Sendable {
 
 /// The crawler's HTTP client over libcurl: bounded concurrency overall and per host, a per-host pace
 /// learnt from 429s and rate-limit headers (`HostPacer`), retries with exponential backoff for
-/// timeouts, network errors and 5xx, no retry for other 4xx, a body-size cap, redirects only within the same host, robots.txt, a named
-/// User-Agent, scheme fallback, and loopback routing of real host names.
+/// timeouts, network errors and 5xx, no retry for other 4xx, a body-size cap, redirects only within
+/// the same host, robots.txt, a named User-Agent, scheme fallback, and loopback routing of real host
+/// names.
 public final class PoliteHTTPClient: Sendable {
     public let options: HTTPClientOptions
     private let engine: CurlEngine
@@ -49,7 +50,8 @@ public final class PoliteHTTPClient: Sendable {
 
     /// GETs `pathAndQuery` (starting with `/`) from `host` and parses the JSON body.
     ///
-    /// - Throws: `FetchError` classifying why no usable JSON came back (timeout, network, HTTP status, not JSON, too large, redirect refused, robots, host unavailable).
+    /// - Throws: `FetchError` classifying why no usable JSON came back (timeout, network, HTTP status, not
+    ///   JSON, too large, redirect refused, robots, host unavailable).
     public func getJSON(host: String, _ pathAndQuery: String) async throws -> FetchedJSON {
         if await hosts.isCircuitOpen(host, threshold: options.circuitBreakerThreshold) {
             throw FetchError(.hostUnavailable, "\(host): skipped after \(options.circuitBreakerThreshold) failed requests in a row")
@@ -85,7 +87,8 @@ public final class PoliteHTTPClient: Sendable {
 
     /// GETs an absolute URL (the whitelist) and parses the JSON body. No robots.txt, same retries.
     ///
-    /// - Throws: `FetchError` classifying why no usable JSON came back (timeout, network, HTTP status, not JSON, too large, redirect refused, robots, host unavailable).
+    /// - Throws: `FetchError` classifying why no usable JSON came back (timeout, network, HTTP status, not
+    ///   JSON, too large, redirect refused, robots, host unavailable).
     public func getJSON(url: String) async throws -> FetchedJSON {
         guard let components = URLComponents(string: url), let host = components.host,
               let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
