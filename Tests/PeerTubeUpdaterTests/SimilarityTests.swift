@@ -95,6 +95,43 @@ struct TopicCorpus {
         #expect(lists.allSatisfy { !$0.value.contains($0.key) && Set($0.value).count == $0.value.count })
     }
 
+    /// A cache of the earlier wide format (copies of each neighbour's video row) is migrated by the
+    /// next incremental run: ids, scores and ranks kept, the copies gone, the file smaller, and the
+    /// reader's join from prod gives the metadata back.
+    @Test func aWideCacheIsMigratedToTheSlimFormat() throws {
+        let corpus = try TopicCorpus()
+        try corpus.add(0..<300)
+        try corpus.buildIndex()
+        _ = try corpus.precompute(.reset)
+        let slimLists = try corpus.lists()
+        try DatabaseFile.open(corpus.cache, role: "test", access: .readWrite).write { db in
+            for column in ["similar_title TEXT", "similar_description TEXT", "similar_views INTEGER"] {
+                try db.execute(sql: "ALTER TABLE similarity_items ADD COLUMN \(column)")
+            }
+            try db.execute(sql: "UPDATE similarity_items SET similar_title = 'a title', similar_description = ?, similar_views = 7",
+                           arguments: [String(repeating: "a long description ", count: 40)])
+        }
+        let wideSize = try FileManager.default.attributesOfItem(atPath: corpus.cache)[.size] as! Int
+        _ = try corpus.precompute(.incremental)
+        try DatabaseFile.open(corpus.cache, role: "test", access: .readOnly).read { (db: Database) throws in
+            #expect(try db.columnNames(of: "similarity_items") == Schema.similarityItemColumns)
+            #expect(try db.integrityCheck() == ["ok"])
+        }
+        #expect(try corpus.lists() == slimLists)
+        let slimSize = try FileManager.default.attributesOfItem(atPath: corpus.cache)[.size] as! Int
+        #expect(slimSize * 2 < wideSize, "\(slimSize) bytes after, \(wideSize) before")
+        // The reader's query (README): neighbours in rank order with their metadata from prod.
+        let titles = try DatabaseFile.open(corpus.cache, role: "test", access: .readOnly).read { db in
+            try db.execute(sql: "ATTACH DATABASE ? AS prod", arguments: [corpus.prod])
+            return try String.fetchAll(db, sql: """
+                SELECT v.title FROM similarity_items i
+                JOIN prod.videos v ON v.video_id = i.similar_video_id AND v.instance_domain = i.similar_instance_domain
+                WHERE i.source_video_id = ? AND i.source_instance_domain = ? ORDER BY i.rank
+                """, arguments: [slimLists.keys.sorted()[0], "a.example"])
+        }
+        #expect(titles.count == 20 && titles.allSatisfy { $0.hasPrefix("Video ") })
+    }
+
     @Test func fullPrecomputeIsAccurateAndOnTopic() throws {
         let corpus = try TopicCorpus()
         try corpus.add(0..<1200)
@@ -112,10 +149,16 @@ struct TopicCorpus {
         let precision = Double(onTopic) / Double(lists.count * 10)
         #expect(precision > 0.9, "precision@10 \(precision), chance \(1.0 / Double(TopicCorpus.topics))")
 
-        // Denormalised metadata is the neighbour's row; scores are exact cosines, best first.
+        // Metadata joined from prod at read time is the neighbour's row; scores are exact cosines, best first.
         let sample = try DatabaseFile.open(corpus.cache, role: "test", access: .readOnly).read { db in
-            try Row.fetchAll(db, sql: "SELECT similar_video_id, similar_title, similar_channel_id, score, rank FROM similarity_items WHERE source_video_id = 'v-3-3' ORDER BY rank")
+            try db.execute(sql: "ATTACH DATABASE ? AS prod", arguments: [corpus.prod])
+            return try Row.fetchAll(db, sql: """
+                SELECT i.similar_video_id, v.title AS similar_title, v.channel_id, i.score, i.rank FROM similarity_items i
+                JOIN prod.videos v ON v.video_id = i.similar_video_id AND v.instance_domain = i.similar_instance_domain
+                WHERE i.source_video_id = 'v-3-3' ORDER BY i.rank
+                """)
         }
+        #expect(sample.count == 20)
         #expect(sample.allSatisfy { ($0["similar_title"] as String) == "Video \(($0["similar_video_id"] as String).split(separator: "-")[2])" })
         let scores = sample.map { $0["score"] as Double }
         #expect(scores == scores.sorted(by: >) && scores.allSatisfy { $0 <= 1.0001 })

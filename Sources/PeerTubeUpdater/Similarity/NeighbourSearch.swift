@@ -150,10 +150,10 @@ struct NeighbourSearch: @unchecked Sendable {
 // MARK: - CacheWriter
 
 /// Writes computed lists into the cache DB, with prod attached as `prod`. Swift hands SQLite only
-/// (source, neighbour rowid, score) triples; one INSERT … SELECT per batch copies each neighbour's
-/// metadata from prod and ranks the list, so no metadata row passes through Swift. CROSS JOIN keeps
-/// SQLite driving from the small pending table through prod's keys (left to itself it scanned prod
-/// and the unindexed temp table for every row: 10x slower).
+/// (source, neighbour rowid, score) triples; one INSERT … SELECT per batch turns each neighbour's
+/// rowid into its natural key (keeping only neighbours whose video row exists) and ranks the list.
+/// CROSS JOIN keeps SQLite driving from the small pending table through prod's keys (left to itself
+/// it scanned prod and the unindexed temp table for every row: 10x slower).
 struct CacheWriter {
     let embeddings: EmbeddingSet
     let computedAt: Int64
@@ -165,9 +165,6 @@ struct CacheWriter {
         """
 
     func write(_ lists: [NeighbourSearch.List], db: Database) throws {
-        let similar = Schema.similarColumns.map { "similar_\($0.name)" }.joined(separator: ", ")
-        let fields = Schema.similarColumns.map { $0.name == "channel_avatar_url" ? "c.avatar_url" : "v.\($0.name)" }
-            .joined(separator: ", ")
         try db.inTransaction {
             try db.execute(sql: "DELETE FROM pending_sources; DELETE FROM pending_items")
             let source = try db.makeStatement(sql: "INSERT INTO pending_sources VALUES (?, ?)")
@@ -186,14 +183,12 @@ struct CacheWriter {
                     SELECT video_id, instance_domain, ? FROM pending_sources WHERE true
                     ON CONFLICT(video_id, instance_domain) DO UPDATE SET computed_at = excluded.computed_at;
                 INSERT INTO similarity_items(source_video_id, source_instance_domain, similar_video_id, similar_instance_domain,
-                                             score, rank, \(similar))
+                                             score, rank)
                 SELECT p.source_video_id, p.source_instance_domain, e.video_id, e.instance_domain, p.score,
-                       row_number() OVER (PARTITION BY p.source_video_id, p.source_instance_domain ORDER BY p.score DESC, e.rowid),
-                       \(fields)
+                       row_number() OVER (PARTITION BY p.source_video_id, p.source_instance_domain ORDER BY p.score DESC, e.rowid)
                 FROM pending_items p
                 CROSS JOIN prod.video_embeddings e ON e.rowid = p.neighbour_rowid
-                CROSS JOIN prod.videos v ON v.video_id = e.video_id AND v.instance_domain = e.instance_domain
-                LEFT JOIN prod.channels c ON c.channel_id = v.channel_id AND c.instance_domain = v.instance_domain;
+                CROSS JOIN prod.videos v ON v.video_id = e.video_id AND v.instance_domain = e.instance_domain;
                 """, arguments: [computedAt])
             return .commit
         }

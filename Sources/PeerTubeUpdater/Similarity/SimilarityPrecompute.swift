@@ -21,7 +21,8 @@ public enum SimilarityError: Error, CustomStringConvertible, Equatable {
 
 // MARK: - SimilarityPrecompute
 
-/// The similarity stage: every prod video's top-k most similar videos, cached with their metadata.
+/// The similarity stage: every prod video's top-k most similar videos, cached as ids, score and rank
+/// (readers join the neighbours' metadata from prod).
 ///
 /// The cache is built in a side file (a copy of the current cache when incremental) and published by
 /// one rename, the previous cache kept as `.prev`: readers see the old cache or the new one, never a
@@ -85,6 +86,9 @@ public enum SimilarityPrecompute {
                     PRAGMA main.cache_size = -524288; PRAGMA prod.mmap_size = 4294967296
                     """)
                 try db.execute(sql: copied ? Schema.similarityCache : Schema.similarityCacheTables)
+                if copied, try Self.migrateWideCache(db) {
+                    logger.info("similarity: migrated the cache from the wide format (neighbour metadata copies dropped; readers join prod)")
+                }
                 try db.execute(sql: CacheWriter.setup)
                 let plan = try Plan(db: db, embeddings: embeddings, reset: options.selection == .reset)
                 result.removedSources = plan.removed
@@ -114,6 +118,26 @@ public enum SimilarityPrecompute {
         let rate = Double(result.newSources + result.refreshedSources) / max(Double(result.durationMs) / 1000, 0.001)
         logger.info("similarity: new=\(result.newSources) refreshed=\(result.refreshedSources) removed=\(result.removedSources) in \(result.durationMs)ms (\(String(format: "%.0f", rate)) videos/s); published \(outPath)")
         return result
+    }
+
+    /// A cache of the earlier wide format (`similar_title`, … copies of each neighbour's video row)
+    /// becomes the slim one in place: ids, score and rank kept, the copies dropped. Returns whether
+    /// it migrated.
+    static func migrateWideCache(_ db: Database) throws -> Bool {
+        let columns = try db.columnNames(of: "similarity_items", in: "main")
+        guard Set(columns) != Set(Schema.similarityItemColumns) else { return false }
+        let kept = Schema.similarityItemColumns.joined(separator: ", ")
+        try db.inTransaction {
+            try db.execute(sql: "ALTER TABLE main.similarity_items RENAME TO similarity_items_wide")
+            try db.execute(sql: "DROP INDEX IF EXISTS main.similarity_source_rank_idx")
+            try db.execute(sql: Schema.similarityCacheTables)
+            try db.execute(sql: "INSERT INTO main.similarity_items(\(kept)) SELECT \(kept) FROM main.similarity_items_wide ORDER BY 1, 2, 3, 4")
+            try db.execute(sql: "DROP TABLE main.similarity_items_wide")
+            try db.execute(sql: Schema.similarityCacheIndex)
+            return .commit
+        }
+        try db.execute(sql: "VACUUM main")  // the side file sheds the copies' pages
+        return true
     }
 
     static func batches(_ items: [Int], size: Int) -> [[Int]] {

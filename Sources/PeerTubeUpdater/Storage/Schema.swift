@@ -128,8 +128,9 @@ public enum Schema {
 
     // MARK: - Similarity cache
 
-    /// The similarity cache, a DB file of its own: per source video, its top-k neighbours with a
-    /// denormalised copy of each neighbour's video row, so the API answers with one indexed read.
+    /// The similarity cache, a DB file of its own: per source video, its top-k neighbours as ids,
+    /// score and rank only; readers join the neighbours' metadata from prod (see the README for the
+    /// query). Keyed by the videos' natural keys, which `VACUUM` cannot renumber.
     public static let similarityCache = similarityCacheTables + similarityCacheIndex
 
     /// The cache's tables alone: a fresh cache is filled first and indexed after (a sorted index
@@ -148,8 +149,7 @@ public enum Schema {
             similar_instance_domain TEXT NOT NULL,
             score REAL,
             rank INTEGER NOT NULL,
-            \(similarColumns.map { "similar_\($0.name) \($0.type)" }.joined(separator: ",\n    "))
-            ,PRIMARY KEY (source_video_id, source_instance_domain, similar_video_id, similar_instance_domain)
+            PRIMARY KEY (source_video_id, source_instance_domain, similar_video_id, similar_instance_domain)
         );
 
         """
@@ -159,16 +159,10 @@ public enum Schema {
             ON similarity_items(source_video_id, source_instance_domain, rank);
         """
 
-    /// The neighbour fields `similarity_items` denormalises (as `similar_<name>`), and their source:
-    /// `videos.<name>`, except `channel_avatar_url`, which is `channels.avatar_url`.
-    public static let similarColumns: [(name: String, type: String)] = [
-        ("video_uuid", "TEXT"), ("video_numeric_id", "INTEGER"), ("channel_id", "TEXT"), ("channel_name", "TEXT"),
-        ("channel_url", "TEXT"), ("channel_avatar_url", "TEXT"), ("account_name", "TEXT"), ("account_url", "TEXT"),
-        ("title", "TEXT"), ("description", "TEXT"), ("tags_json", "TEXT"), ("category", "TEXT"),
-        ("published_at", "INTEGER"), ("video_url", "TEXT"), ("duration", "REAL"), ("thumbnail_url", "TEXT"),
-        ("embed_path", "TEXT"), ("views", "INTEGER"), ("likes", "INTEGER"), ("dislikes", "INTEGER"),
-        ("comments_count", "INTEGER"), ("nsfw", "INTEGER"), ("preview_path", "TEXT"), ("last_checked_at", "INTEGER"),
-    ]
+    /// The columns of a slim `similarity_items`; a cache with others (`similar_title`, … of the earlier
+    /// wide format) is migrated by `SimilarityPrecompute`.
+    public static let similarityItemColumns = ["source_video_id", "source_instance_domain", "similar_video_id",
+                                               "similar_instance_domain", "score", "rank"]
 
     /// The content tables whose row counts the worker and the smoke report track.
     public static let contentTables = ["instances", "channels", "videos", "video_embeddings"]
