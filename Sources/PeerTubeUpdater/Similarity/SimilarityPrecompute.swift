@@ -85,7 +85,7 @@ public enum SimilarityPrecompute {
                     PRAGMA main.page_size = 65536; PRAGMA main.journal_mode = OFF; PRAGMA main.synchronous = OFF;
                     PRAGMA main.cache_size = -524288; PRAGMA prod.mmap_size = 4294967296
                     """)
-                try db.execute(sql: copied ? Schema.similarityCache : Schema.similarityCacheTables)
+                try db.execute(sql: Schema.similarityCache)
                 if copied, try Self.migrateWideCache(db) {
                     logger.info("similarity: migrated the cache from the wide format (neighbour metadata copies dropped; readers join prod)")
                 }
@@ -109,7 +109,6 @@ public enum SimilarityPrecompute {
                 }
                 let refresh = plan.listsToRefresh(touchedBy: touched, topK: options.topK).union(plan.stale).sorted()
                 try search.pipelined(Self.batches(refresh, size: options.batchSize)) { try writer.write($0, db: db) }
-                if !copied { try db.execute(sql: Schema.similarityCacheIndex) }
                 result.newSources = plan.new.count
                 result.refreshedSources = refresh.count
             }
@@ -120,20 +119,20 @@ public enum SimilarityPrecompute {
         return result
     }
 
-    /// A cache of the earlier wide format (`similar_title`, … copies of each neighbour's video row)
-    /// becomes the slim one in place: ids, score and rank kept, the copies dropped. Returns whether
-    /// it migrated.
+    /// A cache of the earlier wide format (`similar_title`, … copies of each neighbour's video row,
+    /// a rowid table with a second index) becomes the slim one in place: ids, score and rank kept,
+    /// the copies dropped. Returns whether it migrated.
     static func migrateWideCache(_ db: Database) throws -> Bool {
         let columns = try db.columnNames(of: "similarity_items", in: "main")
-        guard Set(columns) != Set(Schema.similarityItemColumns) else { return false }
+        let hasRowID = (try? db.makeStatement(sql: "SELECT rowid FROM main.similarity_items LIMIT 0")) != nil
+        guard Set(columns) != Set(Schema.similarityItemColumns) || hasRowID else { return false }
         let kept = Schema.similarityItemColumns.joined(separator: ", ")
         try db.inTransaction {
             try db.execute(sql: "ALTER TABLE main.similarity_items RENAME TO similarity_items_wide")
             try db.execute(sql: "DROP INDEX IF EXISTS main.similarity_source_rank_idx")
-            try db.execute(sql: Schema.similarityCacheTables)
-            try db.execute(sql: "INSERT INTO main.similarity_items(\(kept)) SELECT \(kept) FROM main.similarity_items_wide ORDER BY 1, 2, 3, 4")
+            try db.execute(sql: Schema.similarityCache)
+            try db.execute(sql: "INSERT INTO main.similarity_items(\(kept)) SELECT \(kept) FROM main.similarity_items_wide ORDER BY 1, 2, 3")
             try db.execute(sql: "DROP TABLE main.similarity_items_wide")
-            try db.execute(sql: Schema.similarityCacheIndex)
             return .commit
         }
         try db.execute(sql: "VACUUM main")  // the side file sheds the copies' pages

@@ -130,12 +130,10 @@ public enum Schema {
 
     /// The similarity cache, a DB file of its own: per source video, its top-k neighbours as ids,
     /// score and rank only; readers join the neighbours' metadata from prod (see the README for the
-    /// query). Keyed by the videos' natural keys, which `VACUUM` cannot renumber.
-    public static let similarityCache = similarityCacheTables + similarityCacheIndex
-
-    /// The cache's tables alone: a fresh cache is filled first and indexed after (a sorted index
-    /// build instead of millions of random inserts).
-    public static let similarityCacheTables = """
+    /// query). Keyed by the videos' natural keys, which `VACUUM` cannot renumber. `similarity_items`
+    /// is a WITHOUT ROWID table on (source keys, rank): a list is one contiguous, ordered range, and
+    /// no second index copies its keys.
+    public static let similarityCache = """
         CREATE TABLE IF NOT EXISTS similarity_sources (
             video_id TEXT NOT NULL,
             instance_domain TEXT NOT NULL,
@@ -145,24 +143,18 @@ public enum Schema {
         CREATE TABLE IF NOT EXISTS similarity_items (
             source_video_id TEXT NOT NULL,
             source_instance_domain TEXT NOT NULL,
+            rank INTEGER NOT NULL,
             similar_video_id TEXT NOT NULL,
             similar_instance_domain TEXT NOT NULL,
             score REAL,
-            rank INTEGER NOT NULL,
-            PRIMARY KEY (source_video_id, source_instance_domain, similar_video_id, similar_instance_domain)
-        );
-
-        """
-
-    public static let similarityCacheIndex = """
-        CREATE INDEX IF NOT EXISTS similarity_source_rank_idx
-            ON similarity_items(source_video_id, source_instance_domain, rank);
+            PRIMARY KEY (source_video_id, source_instance_domain, rank)
+        ) WITHOUT ROWID;
         """
 
     /// The columns of a slim `similarity_items`; a cache with others (`similar_title`, … of the earlier
-    /// wide format) is migrated by `SimilarityPrecompute`.
-    public static let similarityItemColumns = ["source_video_id", "source_instance_domain", "similar_video_id",
-                                               "similar_instance_domain", "score", "rank"]
+    /// wide format), or with a rowid, is migrated by `SimilarityPrecompute`.
+    public static let similarityItemColumns = ["source_video_id", "source_instance_domain", "rank", "similar_video_id",
+                                               "similar_instance_domain", "score"]
 
     /// The content tables whose row counts the worker and the smoke report track.
     public static let contentTables = ["instances", "channels", "videos", "video_embeddings"]
