@@ -132,6 +132,42 @@ struct TopicCorpus {
         #expect(titles.count == 20 && titles.allSatisfy { $0.hasPrefix("Video ") })
     }
 
+    /// An incremental run updates the live cache in place, in one transaction (WAL): the file is
+    /// the same inode, no copy, no `.prev`; a reader that began before it keeps its snapshot.
+    @Test func anIncrementalRunUpdatesTheLiveCacheInPlace() throws {
+        let corpus = try TopicCorpus()
+        try corpus.add(0..<200)
+        try corpus.buildIndex()
+        _ = try corpus.precompute(.reset)
+        func inode(_ path: String) throws -> UInt64 {
+            (try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? NSNumber)?.uint64Value ?? 0
+        }
+        let before = try inode(corpus.cache)
+        #expect(!FileManager.default.fileExists(atPath: corpus.cache + ".prev"))  // the first build had no predecessor
+        // A reader holding a snapshot from before the update.
+        let reader = try DatabasePool(path: corpus.cache)
+        let snapshotCount = try reader.read { db in
+            let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM similarity_sources") ?? 0
+            try corpus.add(200..<220)
+            try corpus.buildIndex()
+            let result = try corpus.precompute(.incremental)
+            #expect(result.newSources == 20)
+            // Still the snapshot it began with, inside the same read transaction.
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM similarity_sources") == count)
+            return count
+        }
+        #expect(snapshotCount == 200)
+        #expect(try reader.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM similarity_sources") } == 220)
+        try reader.close()
+        #expect(try inode(corpus.cache) == before)
+        #expect(!FileManager.default.fileExists(atPath: corpus.cache + ".prev"))
+        let mode = try DatabaseFile.open(corpus.cache, role: "test", access: .readOnly).read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+        #expect(mode == "wal")
+        // A no-op run changes nothing.
+        let noop = try corpus.precompute(.incremental)
+        #expect(noop.newSources == 0 && noop.refreshedSources == 0)
+    }
+
     @Test func fullPrecomputeIsAccurateAndOnTopic() throws {
         let corpus = try TopicCorpus()
         try corpus.add(0..<1200)
@@ -193,7 +229,10 @@ struct TopicCorpus {
         }
         #expect(expectedNew > 0)
         #expect(Double(foundNew) >= 0.9 * Double(expectedNew), "\(foundNew) of \(expectedNew) new neighbours")
-        #expect(try corpus.lists(corpus.cache + ".prev") == before)  // the previous cache is kept
+        #expect(before.count == 1000)
+        // A --reset is built aside and swapped in, keeping the cache it replaced as .prev.
+        _ = try corpus.precompute(.reset)
+        #expect(try corpus.lists(corpus.cache + ".prev") == incrementalLists)
     }
 
     @Test func videosLeavingProdLeaveTheCache() throws {

@@ -165,7 +165,7 @@ struct CacheWriter {
         """
 
     func write(_ lists: [NeighbourSearch.List], db: Database) throws {
-        try db.inTransaction {
+        try db.inSavepoint {
             try db.execute(sql: "DELETE FROM pending_sources; DELETE FROM pending_items")
             let source = try db.makeStatement(sql: "INSERT INTO pending_sources VALUES (?, ?)")
             let item = try db.makeStatement(sql: "INSERT INTO pending_items VALUES (?, ?, ?, ?)")

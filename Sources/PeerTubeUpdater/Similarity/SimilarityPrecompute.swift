@@ -24,9 +24,11 @@ public enum SimilarityError: Error, CustomStringConvertible, Equatable {
 /// The similarity stage: every prod video's top-k most similar videos, cached as ids, score and rank
 /// (readers join the neighbours' metadata from prod).
 ///
-/// The cache is built in a side file (a copy of the current cache when incremental) and published by
-/// one rename, the previous cache kept as `.prev`: readers see the old cache or the new one, never a
-/// half-written one. Candidates come from the ANN index, many queries per FAISS call on every core,
+/// An incremental run updates the live cache in one SQLite transaction (WAL mode): readers keep
+/// their snapshot until the commit, a crash leaves the old state, and the cost grows with what
+/// changed. A fresh cache, `--reset`, or a cache in the earlier wide format is built in a side file
+/// and published by one rename, the previous kept as `.prev`. Either way readers see the old cache
+/// or the new one, never a half-written one. Candidates come from the ANN index, many queries per FAISS call on every core,
 /// and are re-ranked with the exact stored vectors, so scores are true cosines.
 public enum SimilarityPrecompute {
     public enum Selection: String, Sendable { case incremental, reset }
@@ -72,45 +74,69 @@ public enum SimilarityPrecompute {
         let computedAt = Int64(Date().timeIntervalSince1970 * 1000)
         var result = Result(newSources: 0, refreshedSources: 0, removedSources: 0, durationMs: 0)
 
-        try ArtifactPublisher.publish(to: outPath) { side in
-            let copied = options.selection == .incremental && FileManager.default.fileExists(atPath: outPath)
-            if copied { try FileCopy.copy(outPath, to: side) }
-            let cache = try DatabaseFile.open(side, role: "similarity cache", access: .create)
+        /// Plans, searches and writes the lists into `db` (the cache as `main`, prod attached as `prod`).
+        func update(_ db: Database, reset: Bool) throws {
+            try db.execute(sql: Schema.similarityCache)
+            try db.execute(sql: CacheWriter.setup)
+            let plan = try Plan(db: db, embeddings: embeddings, reset: reset)
+            result.removedSources = plan.removed
+            logger.info("similarity: sources=\(embeddings.count) new=\(plan.new.count) stale=\(plan.stale.count) removed=\(plan.removed) top_k=\(options.topK) nprobe=\(options.nprobe)")
+
+            let search = NeighbourSearch(index: index, embeddings: embeddings, topK: options.topK, nprobe: options.nprobe)
+            let writer = CacheWriter(embeddings: embeddings, computedAt: computedAt)
+            var progress = ProgressLine(label: "similarity", total: plan.new.count, unit: "videos")
+            // New videos first: their candidate lists tell which old lists they now belong in.
+            var touched: [Int: Float] = [:]  // old candidate → best exact score of a new video against it
+            try search.pipelined(Self.batches(plan.new, size: options.batchSize)) { lists in
+                try writer.write(lists, db: db)
+                try FaultPlan.reach(.similarityBatch)
+                for list in lists {
+                    for candidate in list.candidates { touched[candidate.index] = max(touched[candidate.index] ?? -.infinity, candidate.score) }
+                }
+                progress.advance(by: lists.count, logger: logger)
+            }
+            let refresh = plan.listsToRefresh(touchedBy: touched, topK: options.topK).union(plan.stale).sorted()
+            try search.pipelined(Self.batches(refresh, size: options.batchSize)) { try writer.write($0, db: db) }
+            result.newSources = plan.new.count
+            result.refreshedSources = refresh.count
+        }
+
+        if options.selection == .incremental, try Self.isLiveUpdatable(outPath) {
+            // One transaction on the live cache in WAL mode: readers keep their snapshot until the
+            // commit, a crash leaves the old state, and nothing is copied: the cost is what changed.
+            let cache = try DatabaseFile.open(outPath, role: "similarity cache", access: .readWrite)
             try cache.withAttached(dbPath, as: "prod") { db in
-                // The side file is scratch until published (fsync, then rename): no journal needed.
-                // 64 KiB pages (a new file only) and a 512 MiB page cache: the cache is written in
-                // gigabytes, and its index on source keys takes inserts in key order it does not get;
-                // prod is read through mmap rather than a pread per page.
                 try db.execute(sql: """
-                    PRAGMA main.page_size = 65536; PRAGMA main.journal_mode = OFF; PRAGMA main.synchronous = OFF;
+                    PRAGMA main.journal_mode = WAL; PRAGMA main.synchronous = NORMAL;
                     PRAGMA main.cache_size = -524288; PRAGMA prod.mmap_size = 4294967296
                     """)
-                try db.execute(sql: Schema.similarityCache)
-                if copied, try Self.migrateWideCache(db) {
-                    logger.info("similarity: migrated the cache from the wide format (neighbour metadata copies dropped; readers join prod)")
+                try db.inTransaction(.immediate) {
+                    try update(db, reset: false)
+                    return .commit
                 }
-                try db.execute(sql: CacheWriter.setup)
-                let plan = try Plan(db: db, embeddings: embeddings, reset: options.selection == .reset)
-                result.removedSources = plan.removed
-                logger.info("similarity: sources=\(embeddings.count) new=\(plan.new.count) stale=\(plan.stale.count) removed=\(plan.removed) top_k=\(options.topK) nprobe=\(options.nprobe)")
-
-                let search = NeighbourSearch(index: index, embeddings: embeddings, topK: options.topK, nprobe: options.nprobe)
-                let writer = CacheWriter(embeddings: embeddings, computedAt: computedAt)
-                var progress = ProgressLine(label: "similarity", total: plan.new.count, unit: "videos")
-                // New videos first: their candidate lists tell which old lists they now belong in.
-                var touched: [Int: Float] = [:]  // old candidate → best exact score of a new video against it
-                try search.pipelined(Self.batches(plan.new, size: options.batchSize)) { lists in
-                    try writer.write(lists, db: db)
-                    try FaultPlan.reach(.similarityBatch)
-                    for list in lists {
-                        for candidate in list.candidates { touched[candidate.index] = max(touched[candidate.index] ?? -.infinity, candidate.score) }
+            }
+        } else {
+            // A fresh cache, a --reset, or one in the earlier format: built in a side file and
+            // published by one rename, the previous kept as .prev.
+            try ArtifactPublisher.publish(to: outPath) { side in
+                let migrating = options.selection == .incremental && FileManager.default.fileExists(atPath: outPath)
+                if migrating { try FileCopy.copy(outPath, to: side) }
+                let cache = try DatabaseFile.open(side, role: "similarity cache", access: .create)
+                try cache.withAttached(dbPath, as: "prod") { db in
+                    // The side file is scratch until published (fsync, then rename): no journal needed.
+                    // 64 KiB pages (a new file only) and a 512 MiB page cache: the cache is written in
+                    // hundreds of megabytes; prod is read through mmap rather than a pread per page.
+                    try db.execute(sql: """
+                        PRAGMA main.page_size = 65536; PRAGMA main.journal_mode = OFF; PRAGMA main.synchronous = OFF;
+                        PRAGMA main.cache_size = -524288; PRAGMA prod.mmap_size = 4294967296
+                        """)
+                    if migrating, try Self.migrateWideCache(db) {
+                        logger.info("similarity: migrated the cache from the wide format (neighbour metadata copies dropped; readers join prod)")
                     }
-                    progress.advance(by: lists.count, logger: logger)
+                    try update(db, reset: options.selection == .reset)
+                    // Readers of the published file get WAL too (incremental runs update it in place).
+                    try db.execute(sql: "PRAGMA main.journal_mode = WAL")
                 }
-                let refresh = plan.listsToRefresh(touchedBy: touched, topK: options.topK).union(plan.stale).sorted()
-                try search.pipelined(Self.batches(refresh, size: options.batchSize)) { try writer.write($0, db: db) }
-                result.newSources = plan.new.count
-                result.refreshedSources = refresh.count
             }
         }
         result.durationMs = clock.elapsedMilliseconds
@@ -119,13 +145,27 @@ public enum SimilarityPrecompute {
         return result
     }
 
-    /// A cache of the earlier wide format (`similar_title`, … copies of each neighbour's video row,
-    /// a rowid table with a second index) becomes the slim one in place: ids, score and rank kept,
-    /// the copies dropped. Returns whether it migrated.
-    static func migrateWideCache(_ db: Database) throws -> Bool {
+    /// True when the cache at `path` exists in the current format, so an incremental run can update
+    /// it in place.
+    static func isLiveUpdatable(_ path: String) throws -> Bool {
+        guard FileManager.default.fileExists(atPath: path) else { return false }
+        return try DatabaseFile.open(path, role: "similarity cache", access: .readOnly).read { db in
+            try db.hasTable("similarity_items") && !isEarlierFormat(db)
+        }
+    }
+
+    /// The earlier wide format: `similar_<field>` copies of each neighbour's row, a rowid table.
+    static func isEarlierFormat(_ db: Database) throws -> Bool {
         let columns = try db.columnNames(of: "similarity_items", in: "main")
         let hasRowID = (try? db.makeStatement(sql: "SELECT rowid FROM main.similarity_items LIMIT 0")) != nil
-        guard Set(columns) != Set(Schema.similarityItemColumns) || hasRowID else { return false }
+        return Set(columns) != Set(Schema.similarityItemColumns) || hasRowID
+    }
+
+    /// A cache of the earlier wide format (`similar_title`, … copies of each neighbour's video row,
+    /// a rowid table with a second index) becomes the slim one: ids, score and rank kept, the copies
+    /// dropped, the file vacuumed. Returns whether it migrated.
+    static func migrateWideCache(_ db: Database) throws -> Bool {
+        guard try db.hasTable("similarity_items", in: "main"), try isEarlierFormat(db) else { return false }
         let kept = Schema.similarityItemColumns.joined(separator: ", ")
         try db.inTransaction {
             try db.execute(sql: "ALTER TABLE main.similarity_items RENAME TO similarity_items_wide")
@@ -160,7 +200,7 @@ public enum SimilarityPrecompute {
             var floor: [Int: (Double, Int)] = [:]
             var stale = Set<Int>()
             do {
-                try db.inTransaction {
+                try db.inSavepoint {
                     // Sources whose video left prod go, with their lists.
                     try db.execute(sql: """
                         DELETE FROM similarity_items WHERE NOT EXISTS (SELECT 1 FROM prod.video_embeddings e
