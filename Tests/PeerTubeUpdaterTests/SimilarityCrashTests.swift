@@ -1,0 +1,31 @@
+import Foundation
+import GRDB
+import Testing
+@testable import PeerTubeUpdater
+
+extension Integration {
+    /// An incremental similarity run killed (SIGKILL) inside its transaction on the live cache: the
+    /// cache is whole and as before, and the next run completes the update.
+    @Suite struct SimilarityCrashTests {
+        @Test func aKillInsideTheLiveUpdateLeavesTheOldCache() throws {
+            let corpus = try TopicCorpus()
+            try corpus.add(0..<300)
+            try corpus.buildIndex()
+            _ = try corpus.precompute(.reset)
+            let before = try corpus.lists()
+            try corpus.add(300..<340)
+            try corpus.buildIndex()
+
+            let arguments = ["similarity", "--db", corpus.prod, "--index", corpus.index, "--out", corpus.cache, "--incremental"]
+            let killed = try runUpdater(arguments, environment: [FaultPlan.killEnvironmentVariable: "\(FaultPoint.similarityBatch.name):1"])
+            #expect(killed.status != 0)
+            #expect(try corpus.lists() == before)  // the uncommitted batch is not there
+            #expect(try DatabaseFile.open(corpus.cache, role: "test", access: .readOnly).read { try $0.integrityCheck() } == ["ok"])
+
+            let resumed = try runUpdater(arguments)
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            let after = try corpus.lists()
+            #expect(after.count == 340 && after.values.allSatisfy { $0.count == 20 })
+        }
+    }
+}
