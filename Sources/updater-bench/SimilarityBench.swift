@@ -25,7 +25,7 @@ struct SimilarityBench: ParsableCommand {
                               to: grown, logger: logger)
         }
         let index = "\(data.dataDir)/sim.faiss", cache = "\(data.dataDir)/sim-cache.db"
-        var build: [Double] = [], full: [Double] = [], incremental: [Double] = []
+        var build: [Double] = [], full: [Double] = [], incremental: [Double] = [], noop: [Double] = []
         var refreshed = 0
         for run in 1...data.runs {
             for path in [cache, cache + ".prev"] { try DatabaseFile.remove(path) }
@@ -39,12 +39,17 @@ struct SimilarityBench: ParsableCommand {
             incremental.append(try Measure.seconds {
                 refreshed = try SimilarityPrecompute.run(dbPath: grown, indexPath: index, outPath: cache, logger: logger).refreshedSources
             })
-            print(String(format: "run %d: ann build %.1f s, full %.1f s, incremental %.1f s (+%d new, %d refreshed)",
-                         run, build.last!, full.last!, incremental.last!, newVideos, refreshed))
+            noop.append(try Measure.seconds {
+                _ = try SimilarityPrecompute.run(dbPath: grown, indexPath: index, outPath: cache, logger: logger)
+            })
+            let size = (try? FileManager.default.attributesOfItem(atPath: cache)[.size] as? Int) ?? 0
+            print(String(format: "run %d: ann build %.1f s, full %.1f s, incremental %.1f s (+%d new, %d refreshed), no-op incremental %.2f s; cache %d MB",
+                         run, build.last!, full.last!, incremental.last!, newVideos, refreshed, noop.last!, size >> 20))
         }
         Measure.report("ann build \(videos) vectors, nlist \(nlist)", build)
         Measure.report("full similarity precompute", full, per: videos)
         Measure.report("incremental precompute (+\(newVideos) videos, \(refreshed) lists refreshed)", incremental, per: newVideos + refreshed)
+        Measure.report("no-op incremental precompute", noop)
         try reportRecall(prod: grown, cache: cache)
     }
 

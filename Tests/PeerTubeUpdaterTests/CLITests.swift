@@ -68,9 +68,9 @@ extension Integration {
 
     /// `peertube-updater smoke`: the Smoke suite's session without a test runner, as a GPU machine
     /// without Swift runs it; its report is the suite's, in the workdir it is given.
-    @Test func theSmokeSubcommandRunsTheSessionAndWritesTheReport() throws {
+    @Test func theSmokeSubcommandRunsTheSessionAndWritesTheReport() async throws {
         let dir = try TempDir()
-        let result = try runUpdater(["smoke", "--cpu", "--skip-failure-checks", "--workdir", dir.path("smoke"),
+        let result = try await runUpdaterAsync(["smoke", "--cpu", "--skip-failure-checks", "--workdir", dir.path("smoke"),
                                      "--repository-root", repositoryRoot.path])
         #expect(result.status == 0, "\(result.stderr)")
         let report = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: dir.path("smoke/last-report.json"))))

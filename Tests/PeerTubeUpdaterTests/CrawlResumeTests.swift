@@ -27,15 +27,15 @@ extension Integration {
         // Killed by the fault plan once a third of the channels' pages are committed: deterministic,
         // whatever the load.
         let pages = testCorpus.allChannels.count / 3
-        let first = try runUpdater(["crawl", "videos"] + route, environment: [FaultPlan.killEnvironmentVariable: "\(FaultPoint.crawlPage.name):\(pages)"])
+        let first = try await runUpdaterAsync(["crawl", "videos"] + route, environment: [FaultPlan.killEnvironmentVariable: "\(FaultPoint.crawlPage.name):\(pages)"])
         #expect(first.status != 0)
         let atKill = try count(staging, "SELECT count(*) FROM videos")
         #expect(atKill > 0 && atKill < total, "killed with \(atKill) of \(total) videos stored")
         #expect(try count(staging, "SELECT count(*) FROM video_crawl_progress WHERE status = 'done'") < testCorpus.allChannels.count)
 
-        let resumed = try runUpdater(["crawl", "videos", "--resume"] + route)
+        let resumed = try await runUpdaterAsync(["crawl", "videos", "--resume"] + route)
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        let counted = try runUpdater(["crawl", "channels-videos-count", "--resume"] + route)
+        let counted = try await runUpdaterAsync(["crawl", "channels-videos-count", "--resume"] + route)
         #expect(counted.status == 0)
         #expect(try tableContents(staging, table: "videos") == tableContents(reference, table: "videos"))
         #expect(try tableContents(staging, table: "channels") == tableContents(reference, table: "channels"))

@@ -24,7 +24,7 @@ struct RunningFederation {
     var whitelistURL: String { "http://\(address)/api/v1/instances/hosts?count=20000&healthy=true" }
 
     /// Client options for tests: simulator routing, short timeouts and pauses.
-    func clientOptions(timeoutMs: Int = 2_000, maxRetries: Int = 2) -> HTTPClientOptions {
+    func clientOptions(timeoutMs: Int = 5_000, maxRetries: Int = 2) -> HTTPClientOptions {
         var options = HTTPClientOptions.simulator(address: address)
         options.timeoutMs = timeoutMs
         options.maxRetries = maxRetries

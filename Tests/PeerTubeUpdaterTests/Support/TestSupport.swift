@@ -142,6 +142,16 @@ func startUpdater(_ arguments: [String], environment: [String: String] = [:]) th
     try RunningUpdater(arguments, environment: environment)
 }
 
+/// `runUpdater` for async tests: the wait happens on a Dispatch thread, not on one of the test
+/// runner's two cooperative threads (which the in-process simulators of other suites need: a
+/// child that runs for minutes must not starve them).
+func runUpdaterAsync(_ arguments: [String], environment: [String: String] = [:]) async throws -> ProcessResult {
+    let process = try startUpdater(arguments, environment: environment)
+    return await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: process.wait()) }
+    }
+}
+
 /// The repository root (tests read `TestResources/` and the installed model from it).
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent()
