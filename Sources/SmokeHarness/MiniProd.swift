@@ -13,9 +13,26 @@ public enum MiniProd {
         public var embeddings: Int
     }
 
+    /// - Throws: `StorageError` for an unusable source, `SmokeError` when it has no instances,
+    ///   `DatabaseError` when the copy fails (after a few tries when the source is busy).
     public static func build(from source: String, to path: String, wantedHosts: [String], maxInstances: Int,
                              maxChannels: Int, maxVideos: Int) throws -> Summary {
         _ = try DatabaseFile.open(source, role: "source DB", access: .readOnly)
+        // Several fixtures (suites, processes) copy from one shared source at once; a busy source is
+        // waited out and the copy made again from scratch rather than failing the suite.
+        for attempt in 1...3 {
+            do {
+                return try copy(from: source, to: path, wantedHosts: wantedHosts, maxInstances: maxInstances,
+                                maxChannels: maxChannels, maxVideos: maxVideos)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && attempt < 3 {
+                Thread.sleep(forTimeInterval: Double(attempt))
+            }
+        }
+        fatalError("unreachable: the last attempt returns or throws")
+    }
+
+    private static func copy(from source: String, to path: String, wantedHosts: [String], maxInstances: Int,
+                             maxChannels: Int, maxVideos: Int) throws -> Summary {
         try DatabaseFile.remove(path)
         let mini = try DatabaseFile.open(path, role: "mini-prod DB", access: .create)
         return try mini.withAttached(source, as: "source") { db in
