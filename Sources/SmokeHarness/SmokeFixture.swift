@@ -36,7 +36,7 @@ public final class SmokeFixture: Sendable {
         let device = options.resolvedDevice
         logger.info("smoke: run \(run.runID) in \(run.url.path), mode \(device.rawValue)")
         // Refusals first, before anything slow.
-        if device == .gpu { for stage in ["embeddings", "ANN build"] { try GPUStages.require(stage) } }
+        if device == .gpu { try GPUStages.require() }
         if options.useSystemctl {
             var settings = ServiceControl.Settings()
             settings.enabled = true

@@ -21,11 +21,9 @@ struct DeviceCommand: ParsableCommand {
         print("cpu: \(FaissIndex.blasDescription)")
         let probe = CUDAProbe.probe()
         print("cuda: \(probe.summary)")
-        for stage in ["embeddings", "ANN build"] {
-            print("gpu \(stage): \(GPUStages.unavailability(of: stage, probe: probe).map { "unavailable: \($0)" } ?? "usable")")
+        for stage in GPUStages.Stage.allCases {
+            print("gpu \(stage.rawValue): \(GPUStages.unavailability(of: stage, probe: probe).map { "unavailable: \($0)" } ?? "usable")")
         }
-        if requireGPU {
-            for stage in ["embeddings", "ANN build"] { try GPUStages.require(stage) }
-        }
+        if requireGPU { try GPUStages.require() }
     }
 }

@@ -91,7 +91,7 @@ public enum ANNBuild {
     public static func run(dbPath: String, indexPath: String, metaPath: String, options: Options,
                            logger: Logger) throws -> Result {
         // Refuse before reading or touching anything: the published index stays as it is.
-        if options.device == .gpu { try GPUStages.require("ANN build") }
+        if options.device == .gpu { try GPUStages.require([.annBuild]) }
         guard options.nlist > 0, options.m > 0, (1...16).contains(options.nbits), options.trainSample > 0 else {
             throw ANNError.badParameters("nlist, m and train-sample must be > 0 and nbits in 1...16")
         }

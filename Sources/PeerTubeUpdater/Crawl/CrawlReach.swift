@@ -17,14 +17,15 @@ public struct CrawlReach: Sendable, Equatable, CustomStringConvertible {
     ///
     /// - Throws: `StorageError` when staging cannot be opened or has no instances table.
     public static func measure(stagingPath: String, maxInstances: Int) throws -> CrawlReach {
-        let store = CrawlStore(db: try StagingDatabase.openOrCreate(at: stagingPath))
-        let hosts = try store.instanceHosts(limit: maxInstances)
-        let reached = try store.db.read { db in
-            try hosts.count { host in
-                try String.fetchOne(db, sql: "SELECT health_status FROM instances WHERE host = ?", arguments: [host]) == "ok"
-            }
+        let staging = try DatabaseFile.open(stagingPath, role: "staging DB", access: .readOnly)
+        // The hosts as `CrawlStore.instanceHosts` takes them: first by name, `maxInstances` of them.
+        let row = try staging.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT count(*), coalesce(sum(health_status = 'ok'), 0)
+                FROM (SELECT health_status FROM instances ORDER BY host LIMIT ?)
+                """, arguments: [maxInstances > 0 ? maxInstances : -1])
         }
-        return CrawlReach(hosts: hosts.count, reached: reached)
+        return CrawlReach(hosts: row?[0] ?? 0, reached: row?[1] ?? 0)
     }
 }
 

@@ -89,23 +89,35 @@ public struct GPUUnavailable: Error, CustomStringConvertible, Equatable {
 
 /// Whether the GPU stages can run here, decided by the stages this build has.
 public enum GPUStages {
+    /// The stages `--gpu` puts on a CUDA device.
+    public enum Stage: String, Sendable, CaseIterable {
+        case embeddings
+        case annBuild = "ANN build"
+    }
+
     /// The stages of this build that run on a CUDA device (none yet: the kernels are to come).
-    public static let available: Set<String> = []
+    public static let available: Set<Stage> = []
 
     /// nil when `stage` can run on this machine's GPU, else why not.
-    public static func unavailability(of stage: String, probe: CUDAProbe.Report = CUDAProbe.probe()) -> String? {
+    public static func unavailability(of stage: Stage, probe: CUDAProbe.Report = CUDAProbe.probe()) -> String? {
         if let problem = probe.problem { return problem }
         guard available.contains(stage) else {
-            return "\(probe.devices.count) CUDA device(s) found, but this build has no CUDA kernels for the \(stage) stage yet"
+            return "\(probe.devices.count) CUDA device(s) found, but this build has no CUDA kernels for the \(stage.rawValue) stage yet"
         }
         return nil
     }
 
     /// True when every GPU stage can run here.
-    public static var usable: Bool { ["embeddings", "ANN build"].allSatisfy { unavailability(of: $0) == nil } }
+    public static var usable: Bool {
+        let probe = CUDAProbe.probe()
+        return Stage.allCases.allSatisfy { unavailability(of: $0, probe: probe) == nil }
+    }
 
-    /// - Throws: `GPUUnavailable` unless `stage` can run on this machine's GPU.
-    public static func require(_ stage: String) throws {
-        if let reason = unavailability(of: stage) { throw GPUUnavailable(reason: reason) }
+    /// - Throws: `GPUUnavailable` unless every stage of `stages` can run on this machine's GPU.
+    public static func require(_ stages: [Stage] = Stage.allCases) throws {
+        let probe = CUDAProbe.probe()
+        for stage in stages {
+            if let reason = unavailability(of: stage, probe: probe) { throw GPUUnavailable(reason: reason) }
+        }
     }
 }

@@ -14,7 +14,7 @@ public struct SentenceEmbedder: Sendable {
     /// - Throws: `GPUUnavailable` for `.gpu` without a usable device, `ModelError` for a missing or invalid
     ///   model.
     public init(modelDirectory: String, device: ComputeDevice) throws {
-        if device == .gpu { try GPUStages.require("embeddings") }
+        if device == .gpu { try GPUStages.require([.embeddings]) }
         let files = try ModelFiles(directory: modelDirectory)
         tokenizer = try WordPieceTokenizer(vocabularyFile: files.vocabularyPath, maxLength: files.maxSequenceLength)
         encoder = try MiniLMEncoder(files: files)
