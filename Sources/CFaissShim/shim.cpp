@@ -5,6 +5,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIDMap.h>
@@ -75,6 +76,43 @@ void fs_free(FaissShimIndex *index) { delete index; }
 int fs_train(FaissShimIndex *index, int64_t n, const float *x, char *error, size_t error_size) {
     return guarded(error, error_size, [&] { index->idmap->train(n, x); });
 }
+
+int fs_ivfpq_set_codebooks(FaissShimIndex *index, const float *coarse, const float *pq, char *error, size_t error_size) {
+    return guarded(error, error_size, [&] {
+        auto ivfpq = dynamic_cast<faiss::IndexIVFPQ *>(index->ivf);
+        if (!ivfpq) throw std::runtime_error("not an IVF-PQ index");
+        if (ivfpq->is_trained || ivfpq->ntotal > 0) throw std::runtime_error("index is already trained");
+        ivfpq->quantizer->reset();
+        ivfpq->quantizer->add(ivfpq->nlist, coarse);
+        std::memcpy(ivfpq->pq.centroids.data(), pq, ivfpq->pq.centroids.size() * sizeof(float));
+        ivfpq->precompute_table();
+        ivfpq->is_trained = true;
+        index->idmap->is_trained = true;
+    });
+}
+
+int fs_add_encoded(FaissShimIndex *index, int64_t n, const int64_t *lists, const uint8_t *codes, const int64_t *ids,
+                   char *error, size_t error_size) {
+    return guarded(error, error_size, [&] {
+        auto ivf = index->ivf;
+        auto idmap = index->idmap.get();
+        if (!ivf->is_trained) throw std::runtime_error("index is not trained");
+        for (int64_t i = 0; i < n; i++)
+            if (lists[i] < 0 || lists[i] >= static_cast<int64_t>(ivf->nlist)) throw std::runtime_error("list number out of range");
+        // What IndexIDMap2::add_with_ids and IndexIVF::add_core do, with the codes already computed:
+        // the IVF stores sequential internal ids, the map turns them into the caller's ids.
+        const faiss::Index::idx_t first = ivf->ntotal;
+        for (int64_t i = 0; i < n; i++) {
+            ivf->invlists->add_entry(lists[i], first + i, codes + i * ivf->code_size);
+            idmap->id_map.push_back(ids[i]);
+            idmap->rev_map[ids[i]] = first + i;
+        }
+        ivf->ntotal += n;
+        idmap->ntotal += n;
+    });
+}
+
+int fs_code_size(const FaissShimIndex *index) { return static_cast<int>(index->ivf->code_size); }
 
 int fs_add_with_ids(FaissShimIndex *index, int64_t n, const float *x, const int64_t *ids, char *error, size_t error_size) {
     return guarded(error, error_size, [&] { index->idmap->add_with_ids(n, x, ids); });

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import Testing
 @testable import PeerTubeUpdater
 
@@ -166,6 +167,42 @@ struct TopicCorpus {
         // A no-op run changes nothing.
         let noop = try corpus.precompute(.incremental)
         #expect(noop.newSources == 0 && noop.refreshedSources == 0)
+    }
+
+    /// A run with nothing new stops after comparing prod's embeddings with what the cache recorded,
+    /// before loading any vector. A re-embedded row, a removed row, or other search parameters make
+    /// it plan and search again.
+    @Test func aNoOpRunStopsAtTheFingerprintAndAnyChangeIsNoticed() throws {
+        let corpus = try TopicCorpus()
+        try corpus.add(0..<120)
+        try corpus.buildIndex()
+        _ = try corpus.precompute(.reset)
+        let lists = try corpus.lists()
+        /// Runs an incremental precompute; true when it stopped at the fingerprint.
+        func stoppedEarly(nprobe: Int = 16) throws -> Bool {
+            let log = corpus.dir.path("run-\(UUID().uuidString).log")
+            let sink = try LineLogHandler.Sink(stream: nil, filePath: log)
+            let result = try SimilarityPrecompute.run(dbPath: corpus.prod, indexPath: corpus.index, outPath: corpus.cache,
+                                                      options: .init(nprobe: nprobe),
+                                                      logger: Logger(label: "test") { _ in LineLogHandler(sink: sink) })
+            let text = try String(contentsOfFile: log, encoding: .utf8)
+            let early = text.contains("nothing to do")
+            #expect(early != text.contains("sources="), "a run either stops early or plans: \(text)")
+            if early { #expect(result.newSources == 0 && result.refreshedSources == 0 && result.removedSources == 0) }
+            return early
+        }
+        #expect(try stoppedEarly())
+        #expect(try corpus.lists() == lists)
+
+        let prod = try DatabaseFile.open(corpus.prod, role: "test", access: .readWrite)
+        try prod.write { try $0.execute(sql: "UPDATE video_embeddings SET created_at = '2026-02-01T00:00:00+00:00' WHERE video_id = 'v-3-3'") }
+        #expect(try !stoppedEarly(), "a re-embedded row")
+        #expect(try stoppedEarly(), "recorded by the run before")
+        try prod.write { try $0.execute(sql: "DELETE FROM video_embeddings WHERE video_id = 'v-4-4'") }
+        try corpus.buildIndex()
+        #expect(try !stoppedEarly(), "a removed row")
+        #expect(try corpus.lists()["v-4-4"] == nil)
+        #expect(try !stoppedEarly(nprobe: 8), "another nprobe")
     }
 
     @Test func fullPrecomputeIsAccurateAndOnTopic() throws {

@@ -22,6 +22,15 @@ void fs_free(FaissShimIndex *index);
 
 /// 0 on success, -1 on error.
 int fs_train(FaissShimIndex *index, int64_t n, const float *x, char *error, size_t error_size);
+/// Makes an untrained index trained from codebooks computed outside FAISS: `coarse` is nlist*d
+/// centroids (the inner-product quantizer), `pq` is m * 2^nbits * (d/m) sub-centroids (FAISS's layout).
+int fs_ivfpq_set_codebooks(FaissShimIndex *index, const float *coarse, const float *pq, char *error, size_t error_size);
+/// Appends n vectors already encoded with those codebooks: their inverted list, their PQ code
+/// (code_size bytes each, back to back) and their id.
+int fs_add_encoded(FaissShimIndex *index, int64_t n, const int64_t *lists, const uint8_t *codes, const int64_t *ids,
+                   char *error, size_t error_size);
+/// Bytes per PQ code.
+int fs_code_size(const FaissShimIndex *index);
 int fs_add_with_ids(FaissShimIndex *index, int64_t n, const float *x, const int64_t *ids, char *error, size_t error_size);
 /// k nearest by inner product for nq queries, probing nprobe lists; distances and ids are nq*k,
 /// id -1 where fewer than k were found. Safe to call from several threads at once.

@@ -148,12 +148,15 @@ public enum ANNBuild {
             }
         }
         let trainClock = ContinuousClock.now
-        try index.train(sample)
-        logger.info("ann: trained on \(sample.count / scan.dimension) vectors in \(trainClock.elapsedMilliseconds)ms")
+        let codebooks = IVFPQCodebooks.train(sample: sample, dimension: scan.dimension, nlist: nlist, m: options.m, nbits: nbits)
+        sample = []
+        try index.setCodebooks(codebooks)
+        logger.info("ann: trained on \(trainingVectors) vectors in \(trainClock.elapsedMilliseconds)ms")
         try FaultPlan.reach(.annTrained)
         var progress = ProgressLine(label: "ann", total: scan.valid, unit: "vectors")
         try scan.forEachBatch(prod, batchSize: options.batchSize) { rowids, vectors, _ in
-            try index.add(vectors, ids: rowids)
+            let encoded = codebooks.encode(vectors)
+            try index.addEncoded(lists: encoded.lists, codes: encoded.codes, ids: rowids)
             progress.advance(by: rowids.count, logger: logger)
         }
 
@@ -169,7 +172,7 @@ public enum ANNBuild {
             try FaultPlan.reach(.annIndexWritten)
             try (encoder.encode(meta) + Data("\n".utf8)).write(to: URL(fileURLWithPath: temporaries[1]))
         }
-        let result = Result(meta: meta, skippedRows: scan.skipped, trainingVectors: sample.count / scan.dimension,
+        let result = Result(meta: meta, skippedRows: scan.skipped, trainingVectors: trainingVectors,
                             durationMs: clock.elapsedMilliseconds)
         logger.info("ann: wrote \(indexPath) (\(meta.total) vectors) and \(metaPath) in \(result.durationMs)ms")
         return result

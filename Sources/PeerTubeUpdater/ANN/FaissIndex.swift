@@ -48,6 +48,22 @@ public final class FaissIndex: @unchecked Sendable {
         try check("train") { fs_train(handle, Int64(count), vectors, $0, $1) }
     }
 
+    /// Makes this untrained index trained with codebooks trained outside FAISS.
+    ///
+    /// - Throws: `FaissError` when the index is trained already or not an IVF-PQ index.
+    func setCodebooks(_ codebooks: IVFPQCodebooks) throws {
+        precondition(codebooks.coarse.count == nlist * dimension, "coarse centroids disagree with the index")
+        try check("training from codebooks") { fs_ivfpq_set_codebooks(handle, codebooks.coarse, codebooks.subCentroids, $0, $1) }
+    }
+
+    /// Appends vectors encoded with the codebooks this index was given: list numbers, PQ codes and ids.
+    ///
+    /// - Throws: `FaissError` when the index is untrained or a list number is out of range.
+    func addEncoded(lists: [Int64], codes: [UInt8], ids: [Int64]) throws {
+        precondition(lists.count == ids.count && codes.count == ids.count * Int(fs_code_size(handle)), "codes and ids disagree")
+        try check("add") { fs_add_encoded(handle, Int64(ids.count), lists, codes, ids, $0, $1) }
+    }
+
     /// - Throws: `FaissError` with FAISS's own message (a C++ exception caught in the shim).
     public func add(_ vectors: [Float], ids: [Int64]) throws {
         precondition(vectors.count == ids.count * dimension, "vectors and ids disagree")

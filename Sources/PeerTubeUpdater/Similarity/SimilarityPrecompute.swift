@@ -65,7 +65,18 @@ public enum SimilarityPrecompute {
         }
         let clock = ContinuousClock.now
         let prod = try DatabaseFile.open(dbPath, role: "prod DB", access: .readOnly)
+        // Read before the vectors: should prod change meanwhile, the next run sees a difference.
+        let inputs = try prod.read { db in
+            try DatabaseFile.requireTables(["video_embeddings", "videos"], in: db, role: "prod DB", path: dbPath)
+            return try SimilarityInputs.current(db, prod: nil, topK: options.topK, nprobe: options.nprobe)
+        }
         let index = try FaissIndex.read(indexPath)
+        if options.selection == .incremental, index.dimension == inputs.dimension, try Self.isLiveUpdatable(outPath),
+           try DatabaseFile.open(outPath, role: "similarity cache", access: .readOnly).read(SimilarityInputs.stored) == inputs {
+            let result = Result(newSources: 0, refreshedSources: 0, removedSources: 0, durationMs: clock.elapsedMilliseconds)
+            logger.info("similarity: prod's embeddings are unchanged since \(outPath) was computed; nothing to do (\(result.durationMs)ms)")
+            return result
+        }
         let embeddings = try EmbeddingSet(prod, dbPath: dbPath)
         guard index.dimension == embeddings.dimension else {
             throw SimilarityError.dimensionMismatch(index: index.dimension, database: embeddings.dimension)
@@ -99,6 +110,7 @@ public enum SimilarityPrecompute {
             try search.pipelined(Self.batches(refresh, size: options.batchSize)) { try writer.write($0, db: db) }
             result.newSources = plan.new.count
             result.refreshedSources = refresh.count
+            try inputs.store(in: db, computedAt: computedAt)
         }
 
         if options.selection == .incremental, try Self.isLiveUpdatable(outPath) {

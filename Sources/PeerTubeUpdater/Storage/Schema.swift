@@ -149,6 +149,14 @@ public enum Schema {
             score REAL,
             PRIMARY KEY (source_video_id, source_instance_domain, rank)
         ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS similarity_inputs (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            embeddings TEXT NOT NULL,
+            dimension INTEGER,
+            top_k INTEGER NOT NULL,
+            nprobe INTEGER NOT NULL,
+            computed_at INTEGER NOT NULL
+        );
         """
 
     /// The columns of a slim `similarity_items`; a cache with others (`similar_title`, … of the earlier
