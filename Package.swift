@@ -38,7 +38,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            resources: [.embedInCode("Merge/merge_rules.json")],
+            resources: [.embedInCode("Merge/merge_rules.json"), .embedInCode("Merge/refresh_rules.json")],
             // Optimised in debug builds too: the tests and the smoke suite run the real model and
             // FAISS pipelines, which are 5x slower unoptimised (15 vs 73 texts/s).
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]

@@ -31,7 +31,7 @@ struct RunCommand: AsyncParsableCommand {
     var indexMetaPath: String?
     @Option(name: .customLong("similarity-db"), help: ArgumentHelp("The similarity cache. Default: <data>/similarity-cache.db.", valueName: "path"))
     var similarityDB: String?
-    @Option(name: .customLong("merge-rules"), help: ArgumentHelp("Merge rules JSON. Default: the built-in merge_rules.json.", valueName: "path"))
+    @Option(name: .customLong("merge-rules"), help: ArgumentHelp("Merge rules JSON. Default: the built-in merge_rules.json (refresh_rules.json with --refresh).", valueName: "path"))
     var mergeRules: String?
     @Option(name: [.customLong("logs"), .customLong("log-file")], help: ArgumentHelp("Append the worker log here (also echoed to stdout). Default: $PEERTUBE_UPDATER_LOG or <data>/updater-worker.log.", valueName: "path"))
     var logs: String?
@@ -66,6 +66,12 @@ struct RunCommand: AsyncParsableCommand {
     var serviceName: String?
     @Option(name: .customLong("systemctl-bin"), help: ArgumentHelp("systemctl, or a wrapper such as one running `sudo -n systemctl`.", valueName: "path"))
     var systemctlBin = "systemctl"
+    @Flag(name: .customLong("refresh"), help: ArgumentHelp(
+        "Also re-read known videos that are due (age-tiered: published within 7 days daily, 30 days every 3 days, a year every 14 days, older every 60), merge their changes with the refresh rules (counts, title, description, tags, names; a changed text re-embedded) and remove those gone upstream (404) from prod, the index and every similar-video list.",
+        discussion: "Off by default: the spec's run inserts new videos only."))
+    var refresh = false
+    @Option(name: .customLong("refresh-budget"), parsing: .unconditional, help: "With --refresh: details requests per instance and run, at most.")
+    var refreshBudget = RefreshPlan.Options().perHostBudget
     @Flag(name: .customLong("resume-staging"), help: "Keep an existing staging DB and continue its crawl instead of starting afresh.")
     var resumeStaging = false
     @Flag(name: .customLong("skip-local-dead"), help: "Do not crawl instances whose prod health_status is set and not 'ok'.")
@@ -88,7 +94,7 @@ struct RunCommand: AsyncParsableCommand {
     func validate() throws {
         if useSystemctl && skipSystemctl { throw ValidationError("--use-systemctl and --skip-systemctl exclude each other") }
         guard (0...1).contains(minReachedShare) else { throw ValidationError("--min-reached-share \(minReachedShare): must be in 0...1") }
-        for (flag, value) in [("--nlist", nlist), ("--top-k", topK), ("--nprobe", nprobe)] where value < 1 {
+        for (flag, value) in [("--nlist", nlist), ("--top-k", topK), ("--nprobe", nprobe), ("--refresh-budget", refreshBudget)] where value < 1 {
             throw ValidationError("\(flag) \(value): must be at least 1")
         }
         guard maxInstances >= 0, maxChannels >= 0, maxVideosPages >= 0, stopAfterFullPages >= 0 else {
@@ -106,6 +112,7 @@ struct RunCommand: AsyncParsableCommand {
         options.indexMetaPath = indexMetaPath ?? defaults.indexMetaPath(forIndex: options.indexPath)
         options.similarityDB = similarityDB ?? defaults.similarityDB
         options.mergeRulesPath = mergeRules
+        options.refresh = refresh ? RefreshPlan.Options(perHostBudget: refreshBudget) : nil
         options.whitelistURL = whitelistURL ?? defaults.whitelistURL
         options.modelDirectory = model.directory
         options.crawl.maxInstances = maxInstances

@@ -205,6 +205,39 @@ struct TopicCorpus {
         #expect(try !stoppedEarly(nprobe: 8), "another nprobe")
     }
 
+    /// A video re-embedded after its text changed (here: moved to another topic) gets a new list, and
+    /// every list that named it or now should is recomputed: the incremental run ends where a full
+    /// recompute does.
+    @Test func aReEmbeddedVideoIsRecomputedWithTheListsAroundIt() throws {
+        let corpus = try TopicCorpus()
+        try corpus.add(0..<300)
+        try corpus.buildIndex()
+        _ = try corpus.precompute(.reset)
+        let moved = "v-3-3"
+        // 15 videos per topic: a top-20 list holds its 14 topic mates first.
+        #expect(try corpus.lists()[moved]!.prefix(14).allSatisfy { TopicCorpus.topic(of: $0) == 3 })
+        // The embedding stage's write: a vector of topic 7, stamped now.
+        let vector = try DatabaseFile.open(corpus.prod, role: "test", access: .readOnly).read {
+            try Data.fetchOne($0, sql: "SELECT embedding FROM video_embeddings WHERE video_id = 'v-7-7'")!
+        }
+        try DatabaseFile.open(corpus.prod, role: "test", access: .readWrite).write {
+            try $0.execute(sql: "UPDATE video_embeddings SET embedding = ?, created_at = ? WHERE video_id = ?",
+                           arguments: [vector, EmbeddingStage.timestamp(), moved])
+        }
+        try corpus.buildIndex()
+        let result = try corpus.precompute(.incremental)
+        #expect(result.newSources == 1 && result.refreshedSources > 0)
+        let lists = try corpus.lists()
+        #expect(lists[moved]!.prefix(15).allSatisfy { TopicCorpus.topic(of: $0) == 7 }, "its own list follows the new vector")
+        #expect(!lists.filter { TopicCorpus.topic(of: $0.key) == 3 }.values.contains { $0.contains(moved) },
+                "no topic-3 list keeps it")
+        _ = try corpus.precompute(.reset, out: corpus.dir.path("full.db"))
+        let full = try corpus.lists(corpus.dir.path("full.db"))
+        let exact = try corpus.exact()
+        #expect(abs(TopicCorpus.recall(lists, against: exact) - TopicCorpus.recall(full, against: exact)) <= 0.01)
+        #expect(lists.filter { $0.value.contains(moved) }.count == full.filter { $0.value.contains(moved) }.count)
+    }
+
     @Test func fullPrecomputeIsAccurateAndOnTopic() throws {
         let corpus = try TopicCorpus()
         try corpus.add(0..<1200)

@@ -230,28 +230,44 @@ struct CrawlStore: Sendable {
     func storeVideos(_ videos: [VideoRecord], channel: ChannelRecord, nextStart: Int) throws {
         defer { try? FaultPlan.reach(.crawlPage) }
         try db.write { db in
-            let upsert = try db.cachedStatement(sql: """
-                INSERT INTO videos(video_id, video_uuid, video_numeric_id, instance_domain, channel_id, channel_name,
-                    channel_url, account_name, account_url, title, description, tags_json, category, published_at,
-                    video_url, duration, thumbnail_url, embed_path, views, likes, dislikes, comments_count, nsfw,
-                    preview_path, last_checked_at, last_error, last_error_at, error_count, invalid_reason, invalid_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(video_id, instance_domain) DO UPDATE SET
-                    \(Self.videoColumns.map { "\($0) = COALESCE(excluded.\($0), \($0))" }.joined(separator: ",\n    "))
-                    , last_checked_at = excluded.last_checked_at, last_error = excluded.last_error,
-                    last_error_at = excluded.last_error_at, error_count = excluded.error_count
-                """)
-            for v in videos {
-                try upsert.execute(arguments: [
-                    v.videoID, v.videoUUID, v.videoNumericID, v.instanceDomain, v.channelID, v.channelName,
-                    v.channelURL, v.accountName, v.accountURL, v.title, v.description, v.tagsJSON, v.category, v.publishedAt,
-                    v.videoURL, v.duration, v.thumbnailURL, v.embedPath, v.views, v.likes, v.dislikes, v.commentsCount, v.nsfw,
-                    v.previewPath, v.lastCheckedAt, v.lastError, v.lastErrorAt, v.lastError == nil ? 0 : 1,
-                    v.invalidReason, v.invalidReason == nil ? nil : v.lastErrorAt,
-                ])
-            }
+            try Self.upsert(videos, db: db)
             try setProgress(db, .videos,
                             key: [channel.instanceDomain, channel.channelID], status: "in_progress", nextStart: nextStart)
+        }
+    }
+
+    /// A refresh's readings in one transaction: re-read videos, and videos found gone upstream.
+    func storeRefreshed(_ videos: [VideoRecord], gone: [(videoID: String, host: String, reason: String)], at now: Int64) throws {
+        try db.write { db in
+            try Self.upsert(videos, db: db)
+            try db.execute(sql: Schema.goneVideosTable)
+            let insert = try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO gone_videos(video_id, instance_domain, reason, detected_at) VALUES (?, ?, ?, ?)
+                """)
+            for item in gone { try insert.execute(arguments: [item.videoID, item.host, item.reason, now]) }
+        }
+    }
+
+    private static func upsert(_ videos: [VideoRecord], db: Database) throws {
+        let upsert = try db.cachedStatement(sql: """
+            INSERT INTO videos(video_id, video_uuid, video_numeric_id, instance_domain, channel_id, channel_name,
+                channel_url, account_name, account_url, title, description, tags_json, category, published_at,
+                video_url, duration, thumbnail_url, embed_path, views, likes, dislikes, comments_count, nsfw,
+                preview_path, last_checked_at, last_error, last_error_at, error_count, invalid_reason, invalid_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(video_id, instance_domain) DO UPDATE SET
+                \(videoColumns.map { "\($0) = COALESCE(excluded.\($0), \($0))" }.joined(separator: ",\n    "))
+                , last_checked_at = excluded.last_checked_at, last_error = excluded.last_error,
+                last_error_at = excluded.last_error_at, error_count = excluded.error_count
+            """)
+        for v in videos {
+            try upsert.execute(arguments: [
+                v.videoID, v.videoUUID, v.videoNumericID, v.instanceDomain, v.channelID, v.channelName,
+                v.channelURL, v.accountName, v.accountURL, v.title, v.description, v.tagsJSON, v.category, v.publishedAt,
+                v.videoURL, v.duration, v.thumbnailURL, v.embedPath, v.views, v.likes, v.dislikes, v.commentsCount, v.nsfw,
+                v.previewPath, v.lastCheckedAt, v.lastError, v.lastErrorAt, v.lastError == nil ? 0 : 1,
+                v.invalidReason, v.invalidReason == nil ? nil : v.lastErrorAt,
+            ])
         }
     }
 

@@ -14,9 +14,14 @@ public enum EmbeddingStage {
         public var force = false
         /// Seconds between progress lines.
         public var progressInterval: Double = 10
-        public init(batchSize: Int = 64, force: Bool = false) {
+        /// A prod DB: a video whose prod row already has an embedding of the same text (as
+        /// `EmbeddingText` builds it) is not embedded again (a refresh re-reads known videos; only
+        /// those whose text changed need a new vector).
+        public var unchangedIn: String?
+        public init(batchSize: Int = 64, force: Bool = false, unchangedIn: String? = nil) {
             self.batchSize = batchSize
             self.force = force
+            self.unchangedIn = unchangedIn
         }
     }
 
@@ -26,6 +31,8 @@ public enum EmbeddingStage {
         public var embedded: Int
         /// Videos with no text at all (no title, description, tags, …): nothing to embed.
         public var withoutText: Int
+        /// Videos whose prod embedding was built from the same text (`Options.unchangedIn`).
+        public var unchanged = 0
         public var durationMs: Int
     }
 
@@ -48,6 +55,7 @@ public enum EmbeddingStage {
         logger.info("embeddings: device=\(embedder.device.rawValue) model=\(ModelFiles.modelName) videos_to_embed=\(candidates) batch_size=\(options.batchSize)")
 
         var result = Result(candidates: candidates, embedded: 0, withoutText: 0, durationMs: 0)
+        let prod = try options.unchangedIn.map { try DatabaseFile.open($0, role: "prod DB", access: .readOnly) }
         var progress = ProgressLine(label: "embeddings", total: candidates, unit: "texts", interval: options.progressInterval)
         var lastRowID: Int64 = 0
         while true {
@@ -67,6 +75,10 @@ public enum EmbeddingStage {
                                            commentsCount: row["comments_count"])
                 guard let text = source.text else {
                     result.withoutText += 1
+                    continue
+                }
+                if let prod, try Self.prodText(of: row["video_id"], row["instance_domain"], in: prod) == text {
+                    result.unchanged += 1
                     continue
                 }
                 keys.append((row["video_id"], row["instance_domain"]))
@@ -91,7 +103,7 @@ public enum EmbeddingStage {
         }
         result.durationMs = clock.elapsedMilliseconds
         let rate = Double(result.embedded) / max(Double(result.durationMs) / 1000, 0.001)
-        logger.info("embeddings: embedded \(result.embedded) videos, \(result.withoutText) without text, in \(result.durationMs)ms (\(String(format: "%.1f", rate)) texts/s)")
+        logger.info("embeddings: embedded \(result.embedded) videos, \(result.withoutText) without text, \(result.unchanged) unchanged in prod, in \(result.durationMs)ms (\(String(format: "%.1f", rate)) texts/s)")
         return result
     }
 
@@ -99,4 +111,19 @@ public enum EmbeddingStage {
     static func timestamp(_ date: Date = Date()) -> String {
         date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)).replacingOccurrences(of: "Z", with: "+00:00")
     }
+
+    /// The text prod's embedding of this video was built from: nil when prod has no embedding of it.
+    private static func prodText(of videoID: String, _ host: String, in prod: DatabaseQueue) throws -> String? {
+        try prod.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT v.title, v.description, v.tags_json, v.category, v.channel_name, v.comments_count
+                FROM videos v JOIN video_embeddings e ON e.video_id = v.video_id AND e.instance_domain = v.instance_domain
+                WHERE v.video_id = ? AND v.instance_domain = ?
+                """, arguments: [videoID, host]).flatMap { row in
+                EmbeddingText(title: row["title"], description: row["description"], tagsJSON: row["tags_json"],
+                              category: row["category"], channelName: row["channel_name"], commentsCount: row["comments_count"]).text
+            }
+        }
+    }
+
 }

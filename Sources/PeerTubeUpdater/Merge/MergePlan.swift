@@ -9,6 +9,8 @@ struct MergePlan {
     }
 
     var steps: [Step]
+    /// Staging lists videos gone upstream (`gone_videos`): they leave prod in the same transaction.
+    var removesGoneVideos = false
 
     /// Validates `rules` against prod (schema `main`) and staging (attached as `stagingSchema`).
     init(rules: MergeRuleSet, db: Database, stagingSchema: String) throws {
@@ -52,6 +54,13 @@ struct MergePlan {
             }
             return Step(rule: rule, sql: Self.sql(rule: rule, columns: shared, updateColumns: updateColumns,
                                                   stagingSchema: stagingSchema, db: db))
+        }
+        if try db.hasTable("gone_videos", in: stagingSchema) {
+            let merged = Set(rules.rules.map(\.table))
+            for table in GoneVideos.tables where !merged.contains(table) {
+                throw MergeRuleError(source: rules.source, message: "staging lists gone videos, but no rule merges table \(table), so their removal would not be reported")
+            }
+            removesGoneVideos = true
         }
     }
 

@@ -53,6 +53,14 @@ public struct MergeRuleSet: Sendable, Equatable {
         try! parse(builtInJSON, source: "built-in merge_rules.json")
     }
 
+    /// The rules of a refresh run (`run --refresh`): new rows as in `builtIn`, and the columns a refresh
+    /// re-reads (counts, title, description, tags, NSFW flag, channel and account names, images)
+    /// updated on known videos; a re-embedded video's embedding updated in place (its rowid, the
+    /// ANN id, stays). Shipped as `refresh_rules.json`.
+    public static var refresh: MergeRuleSet {
+        try! parse(Data(PackageResources.refresh_rules_json), source: "built-in refresh_rules.json")
+    }
+
     /// The shipped `merge_rules.json`, byte for byte (to write it out for operators and the smoke suite).
     public static var builtInJSON: Data { Data(PackageResources.merge_rules_json) }
 

@@ -10,6 +10,8 @@ public struct TableMergeResult: Sendable, Equatable, Codable {
     public var rowsAfter: Int
     public var inserted: Int
     public var updated: Int
+    /// Rows removed because staging listed them in `gone_videos` (a refresh found them gone upstream).
+    public var deleted = 0
     public var durationMs: Int
 }
 
@@ -65,17 +67,22 @@ public enum StagingMerge {
                         results.append(try apply(step, db: db))
                         try FaultPlan.reach(.mergeTable)
                     }
+                    if plan.removesGoneVideos {
+                        current = nil
+                        try GoneVideos.remove(db: db, stagingSchema: stagingAlias, results: &results)
+                    }
                     return .commit
                 }
             } catch let error as DatabaseError {
                 // No current step: the transaction itself could not begin (another writer held prod
                 // past the busy timeout).
-                throw MergeFailure(table: current?.rule.table ?? "(begin transaction)", strategy: current?.rule.strategy,
+                throw MergeFailure(table: current?.rule.table ?? (results.isEmpty ? "(begin transaction)" : "gone_videos"),
+                                   strategy: current?.rule.strategy,
                                    detail: error.message ?? "\(error.resultCode)",
                                    rolledBack: watch.commits == 0 && !db.isInsideTransaction)
             }
             for r in results {
-                logger.info("merged table=\(r.table) strategy=\(r.strategy.rawValue) rows_before=\(r.rowsBefore) rows_after=\(r.rowsAfter) affected=\(r.inserted + r.updated) inserted=\(r.inserted) updated=\(r.updated) (\(r.durationMs)ms)")
+                logger.info("merged table=\(r.table) strategy=\(r.strategy.rawValue) rows_before=\(r.rowsBefore) rows_after=\(r.rowsAfter) affected=\(r.inserted + r.updated + r.deleted) inserted=\(r.inserted) updated=\(r.updated) deleted=\(r.deleted) (\(r.durationMs)ms)")
             }
             return results
         }

@@ -11,6 +11,9 @@ public enum UpdaterWorker {
     public struct Summary: Sendable {
         public var stagingDeltas: [String: Int] = [:]
         public var merge: [TableMergeResult] = []
+        /// With `--refresh`: what the refresh re-read and found gone.
+        public var refresh: RefreshCrawl.Summary?
+        public var embeddings: EmbeddingStage.Result?
         public var ann: ANNMeta?
         public var similarity: SimilarityPrecompute.Result?
         public var totalMs = 0
@@ -23,7 +26,7 @@ public enum UpdaterWorker {
         let clock = ContinuousClock.now
         logger.info("worker: start prod=\(options.prodDB) staging=\(options.stagingDB) device=\(options.device.rawValue) nlist=\(options.nlist)")
         // Everything that can be refused is refused before the lock, the crawl or any write.
-        let rules = try options.mergeRulesPath.map(MergeRuleSet.load(from:)) ?? .builtIn
+        let rules = try options.mergeRulesPath.map(MergeRuleSet.load(from:)) ?? (options.refresh == nil ? .builtIn : .refresh)
         _ = try DatabaseFile.open(options.prodDB, role: "prod DB", access: .readOnly)
         guard options.nlist > 0 else { throw ANNError.badParameters("--nlist must be > 0") }
         let embedder = try SentenceEmbedder(modelDirectory: options.modelDirectory, device: options.device)
@@ -92,8 +95,16 @@ public enum UpdaterWorker {
         let reach = try CrawlReach.measure(stagingPath: staging, maxInstances: crawl.maxInstances)
         guard reach.share >= options.minReachedShare else { throw OutageGateError(reach: reach, minimumShare: options.minReachedShare) }
         logger.info("outage gate: the crawl \(reach); required \(Int((options.minReachedShare * 100).rounded()))%")
-        try WorkerLog.stage(.embeddingsBuild, "device=\(embedder.device.embeddingsMarker)", logger: logger) {
-            _ = try EmbeddingStage.run(dbPath: staging, embedder: embedder, options: .init(batchSize: options.embeddingBatchSize), logger: logger)
+        if let plan = options.refresh {
+            // After the gate: a run that reached too few instances refreshes nothing either.
+            summary.refresh = try await WorkerLog.stage(.refreshCrawl, "budget \(plan.perHostBudget) per instance", logger: logger) {
+                try await RefreshCrawl.run(stagingPath: staging, prodPath: prod, client: client, crawl: crawl, plan: plan, logger: logger)
+            }
+        }
+        summary.embeddings = try WorkerLog.stage(.embeddingsBuild, "device=\(embedder.device.embeddingsMarker)", logger: logger) {
+            try EmbeddingStage.run(dbPath: staging, embedder: embedder,
+                                   options: .init(batchSize: options.embeddingBatchSize, unchangedIn: options.refresh == nil ? nil : prod),
+                                   logger: logger)
         }
         if options.injection.replaceEmbedding {
             let key = try ReplacementEmbedding.inject(stagingPath: staging, prodPath: prod)

@@ -10,6 +10,7 @@ public enum WorkerStage: String, Sendable, CaseIterable, Codable {
     case channelsCrawl = "channels_crawl"
     case videosCrawl = "videos_crawl"
     case channelsVideosCount = "channels_videos_count"
+    case refreshCrawl = "refresh_crawl"
     case embeddingsBuild = "embeddings_build"
     case serviceStop = "service_stop"
     case mergeDB = "merge_db"

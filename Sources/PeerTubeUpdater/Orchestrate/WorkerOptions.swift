@@ -8,8 +8,11 @@ public struct WorkerOptions: Sendable {
     public var indexPath: String
     public var indexMetaPath: String
     public var similarityDB: String
-    /// nil: the built-in `merge_rules.json`.
+    /// nil: the built-in `merge_rules.json` (`refresh_rules.json` with `refresh`).
     public var mergeRulesPath: String?
+    /// Re-read known videos that are due (`RefreshCrawl`), merge their changes with the refresh rules
+    /// and remove the ones gone upstream; nil (the default, the spec's semantics): new videos only.
+    public var refresh: RefreshPlan.Options?
     public var lockFile: String
     public var whitelistURL: String
     public var modelDirectory: String

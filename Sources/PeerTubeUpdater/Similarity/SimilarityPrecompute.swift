@@ -228,6 +228,24 @@ public enum SimilarityPrecompute {
                 for row in try Row.fetchAll(db, sql: "SELECT video_id, instance_domain FROM similarity_sources") {
                     if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { cached.insert(position) }
                 }
+                // Videos re-embedded (their text changed) since their list was computed are computed
+                // again like new ones, and every list computed before a neighbour's re-embedding is stale.
+                let embeddedAfter = "(julianday(e.created_at) - 2440587.5) * 86400000.0 >= s.computed_at"
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT s.video_id, s.instance_domain FROM similarity_sources s
+                    JOIN prod.video_embeddings e ON e.video_id = s.video_id AND e.instance_domain = s.instance_domain
+                    WHERE \(embeddedAfter)
+                    """) {
+                    if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { cached.remove(position) }
+                }
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT DISTINCT i.source_video_id, i.source_instance_domain FROM similarity_items i
+                    JOIN similarity_sources s ON s.video_id = i.source_video_id AND s.instance_domain = i.source_instance_domain
+                    JOIN prod.video_embeddings e ON e.video_id = i.similar_video_id AND e.instance_domain = i.similar_instance_domain
+                    WHERE \(embeddedAfter)
+                    """) {
+                    if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { stale.insert(position) }
+                }
                 for row in try Row.fetchAll(db, sql: """
                     SELECT DISTINCT source_video_id, source_instance_domain FROM similarity_items i
                     WHERE NOT EXISTS (SELECT 1 FROM prod.video_embeddings e
@@ -248,7 +266,7 @@ public enum SimilarityPrecompute {
                 let x = embeddings.keys[a], y = embeddings.keys[b]
                 return (x.videoID, x.host) < (y.videoID, y.host)
             }
-            self.stale = stale
+            self.stale = stale.subtracting(self.new)
             self.removed = removed
             self.floor = floor
         }

@@ -108,6 +108,18 @@ public enum Schema {
     // MARK: - Embeddings and popularity
 
     /// One sentence embedding per video. A rowid table on purpose: ANN ids are its rowids.
+    /// Staging only: videos a refresh found gone upstream (their details answered 404). The merge
+    /// removes them, with their embeddings, from prod in its transaction.
+    public static let goneVideosTable = """
+        CREATE TABLE IF NOT EXISTS gone_videos (
+            video_id TEXT NOT NULL,
+            instance_domain TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            detected_at INTEGER NOT NULL,
+            PRIMARY KEY (video_id, instance_domain)
+        );
+        """
+
     public static let videoEmbeddingsTable = """
         CREATE TABLE IF NOT EXISTS video_embeddings (
             video_id TEXT NOT NULL,
