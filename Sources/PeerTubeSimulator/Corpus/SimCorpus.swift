@@ -119,6 +119,35 @@ public struct SimCorpus: Sendable {
     public var allChannels: [Channel] { instances.flatMap(\.channels) }
     public var allVideos: [Video] { allChannels.flatMap(\.videos) }
 
+    /// Day two: what changes upstream after a crawl. `change` edits the video with this UUID (its
+    /// counts, title, …) wherever it is; false when no video has it.
+    @discardableResult
+    public mutating func editVideo(uuid: String, _ change: (inout Video) -> Void) -> Bool {
+        for i in instances.indices {
+            for c in instances[i].channels.indices {
+                if let v = instances[i].channels[c].videos.firstIndex(where: { $0.uuid == uuid }) {
+                    change(&instances[i].channels[c].videos[v])
+                    return true
+                }
+            }
+        }
+        return false
+    }
+
+    /// Day two: the video with this UUID is deleted upstream (its details answer 404, lists omit it).
+    @discardableResult
+    public mutating func deleteVideo(uuid: String) -> Bool {
+        for i in instances.indices {
+            for c in instances[i].channels.indices {
+                if let v = instances[i].channels[c].videos.firstIndex(where: { $0.uuid == uuid }) {
+                    instances[i].channels[c].videos.remove(at: v)
+                    return true
+                }
+            }
+        }
+        return false
+    }
+
     /// What `/api/v1/video-channels` of `host` lists at `time`: its own channels and those of the
     /// servers it follows, each with the id it has on `host` (remote ones get local ids from 1000).
     public func listedChannels(on host: String, at time: Int64) -> [(localID: Int, channel: Channel)] {

@@ -58,8 +58,11 @@ public struct MergeRuleSet: Sendable, Equatable {
     /// updated on known videos; a re-embedded video's embedding updated in place (its rowid, the
     /// ANN id, stays). Shipped as `refresh_rules.json`.
     public static var refresh: MergeRuleSet {
-        try! parse(Data(PackageResources.refresh_rules_json), source: "built-in refresh_rules.json")
+        try! parse(refreshJSON, source: "built-in refresh_rules.json")
     }
+
+    /// The shipped `refresh_rules.json`, byte for byte.
+    public static var refreshJSON: Data { Data(PackageResources.refresh_rules_json) }
 
     /// The shipped `merge_rules.json`, byte for byte (to write it out for operators and the smoke suite).
     public static var builtInJSON: Data { Data(PackageResources.merge_rules_json) }
