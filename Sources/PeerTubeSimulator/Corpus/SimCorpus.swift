@@ -123,29 +123,27 @@ public struct SimCorpus: Sendable {
     /// counts, title, …) wherever it is; false when no video has it.
     @discardableResult
     public mutating func editVideo(uuid: String, _ change: (inout Video) -> Void) -> Bool {
-        for i in instances.indices {
-            for c in instances[i].channels.indices {
-                if let v = instances[i].channels[c].videos.firstIndex(where: { $0.uuid == uuid }) {
-                    change(&instances[i].channels[c].videos[v])
-                    return true
-                }
-            }
-        }
-        return false
+        guard let (i, c, v) = place(ofVideo: uuid) else { return false }
+        change(&instances[i].channels[c].videos[v])
+        return true
     }
 
     /// Day two: the video with this UUID is deleted upstream (its details answer 404, lists omit it).
     @discardableResult
     public mutating func deleteVideo(uuid: String) -> Bool {
+        guard let (i, c, v) = place(ofVideo: uuid) else { return false }
+        instances[i].channels[c].videos.remove(at: v)
+        return true
+    }
+
+    /// Instance, channel and video indexes of the video with this UUID.
+    private func place(ofVideo uuid: String) -> (Int, Int, Int)? {
         for i in instances.indices {
             for c in instances[i].channels.indices {
-                if let v = instances[i].channels[c].videos.firstIndex(where: { $0.uuid == uuid }) {
-                    instances[i].channels[c].videos.remove(at: v)
-                    return true
-                }
+                if let v = instances[i].channels[c].videos.firstIndex(where: { $0.uuid == uuid }) { return (i, c, v) }
             }
         }
-        return false
+        return nil
     }
 
     /// What `/api/v1/video-channels` of `host` lists at `time`: its own channels and those of the
