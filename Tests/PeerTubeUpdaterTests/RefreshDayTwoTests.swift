@@ -24,7 +24,7 @@ struct RefreshDayTwoTests {
             let due = try await prod.write { (db: Database) throws -> [Row] in
                 try db.execute(sql: "UPDATE videos SET last_checked_at = ?", arguments: [now])
                 let rows = try Row.fetchAll(db, sql: """
-                    SELECT v.video_id, v.instance_domain, v.views, v.title, e.rowid AS ann_id FROM videos v
+                    SELECT v.video_id, v.instance_domain, v.views, v.title, v.popularity, e.rowid AS ann_id FROM videos v
                     JOIN video_embeddings e USING (video_id, instance_domain)
                     WHERE v.instance_domain = (SELECT min(instance_domain) FROM video_embeddings) ORDER BY v.video_id LIMIT 12
                     """)
@@ -82,6 +82,12 @@ struct RefreshDayTwoTests {
                                   arguments: [deleted]))
             }
             #expect(views == (due[0]["views"] as Int?).map { $0 + 1_000 })
+            // Its popularity follows its new counts (the popularity stage scores the re-read rows too).
+            let scored = try await after.read { try Row.fetchOne($0, sql: "SELECT views, likes, published_at, popularity FROM videos WHERE video_id = ?", arguments: [counted])! }
+            let ageDays = Double(Int64(Date().timeIntervalSince1970 * 1000) - (scored["published_at"] as Int64)) / 86_400_000
+            let expected = Double((scored["views"] as Int) + 2 * (scored["likes"] as Int)) / (1 + ageDays / 30)
+            #expect(abs((scored["popularity"] as Double) - expected) < 0.01 * expected, "\(scored) vs \(expected)")
+            #expect((scored["popularity"] as Double) > (due[0]["popularity"] as Double))
             #expect(title == "An entirely new title about sourdough bread")
             #expect(remaining == 0)
 

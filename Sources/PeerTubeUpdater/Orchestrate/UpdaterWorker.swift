@@ -27,6 +27,9 @@ public enum UpdaterWorker {
         logger.info("worker: start prod=\(options.prodDB) staging=\(options.stagingDB) device=\(options.device.rawValue) nlist=\(options.nlist)")
         // Everything that can be refused is refused before the lock, the crawl or any write.
         let rules = try options.mergeRulesPath.map(MergeRuleSet.load(from:)) ?? (options.refresh == nil ? .builtIn : .refresh)
+        if options.refresh != nil, let videos = rules.rules.first(where: { $0.table == "videos" }), videos.strategy == .insertOnly {
+            logger.warning("worker: --refresh with \(rules.source), whose videos rule is INSERT_ONLY: re-read counts and titles will not reach prod (gone videos are still removed)")
+        }
         _ = try DatabaseFile.open(options.prodDB, role: "prod DB", access: .readOnly)
         guard options.nlist > 0 else { throw ANNError.badParameters("--nlist must be > 0") }
         let embedder = try SentenceEmbedder(modelDirectory: options.modelDirectory, device: options.device)
@@ -119,8 +122,8 @@ public enum UpdaterWorker {
         summary.merge = try WorkerLog.stage(.mergeDB, "rules \(rules.source)", logger: logger) {
             try StagingMerge.run(prodPath: prod, stagingPath: staging, rules: rules, logger: logger)
         }
-        try WorkerLog.stage(.popularityRecompute, "incremental", logger: logger) {
-            _ = try PopularityRecompute.run(dbPath: prod, selection: .incremental, logger: logger)
+        try WorkerLog.stage(.popularityRecompute, summary.refresh == nil ? "incremental" : "incremental and re-read rows", logger: logger) {
+            _ = try PopularityRecompute.run(dbPath: prod, selection: .incremental, readSince: summary.refresh?.readAt, logger: logger)
         }
         summary.ann = try WorkerLog.stage(.annBuild, "nlist \(options.nlist) mode=\(options.device.annMarker)", logger: logger) {
             try ANNBuild.run(dbPath: prod, indexPath: options.indexPath, metaPath: options.indexMetaPath,

@@ -26,8 +26,11 @@ public enum PopularityRecompute {
     /// `now` for the whole run, in one transaction.
     ///
     /// - Throws: `StorageError` for an unusable DB, `DatabaseError` when the update fails (rolled back).
+    ///
+    /// `readSince` (Unix ms): with `.incremental`, also the rows read again at or after it (a refresh's
+    /// re-read rows, whose counts may have changed).
     public static func run(dbPath: String, selection: Selection, likeWeight: Double = defaultLikeWeight,
-                           now: Date = Date(), logger: Logger) throws -> Result {
+                           now: Date = Date(), readSince: Int64? = nil, logger: Logger) throws -> Result {
         guard likeWeight.isFinite, likeWeight >= 0 else {
             throw PopularityError(message: "like weight must be a finite number >= 0, got \(likeWeight)")
         }
@@ -37,9 +40,10 @@ public enum PopularityRecompute {
         let scored = try queue.write { db -> Int in
             try DatabaseFile.requireTables(["videos"], in: db, role: "prod DB", path: dbPath)
             try ensureColumn(db)
-            let filter = selection == .incremental ? "WHERE popularity IS NULL OR popularity = 0" : ""
+            let filter = selection == .reset ? ""
+                : "WHERE popularity IS NULL OR popularity = 0" + (readSince == nil ? "" : " OR last_checked_at >= :since")
             try db.run("UPDATE videos SET popularity = \(scoreSQL) \(filter)",
-                           arguments: ["w": likeWeight, "now": nowMs])
+                       arguments: ["w": likeWeight, "now": nowMs, "since": readSince ?? 0])
             return db.changesCount
         }
         let result = Result(scored: scored, durationMs: clock.elapsedMilliseconds)

@@ -23,6 +23,8 @@ public enum RefreshCrawl {
         public var failed = 0
         public var requests = 0
         public var elapsedMs = 0
+        /// The `last_checked_at` (Unix ms) every re-read row carries.
+        public var readAt: Int64 = 0
         public init() {}
     }
 
@@ -41,6 +43,7 @@ public enum RefreshCrawl {
             return try RefreshPlan.make(db, hosts: run.hosts, now: now, options: options)
         }
         var summary = Summary()
+        summary.readAt = now
         summary.due = plan.dueByHost.values.reduce(0, +)
         summary.selected = plan.targets.count
         logger.info("refresh: \(plan.targets.count) of \(summary.due) due videos on \(plan.dueByHost.count) of \(run.hosts.count) instances (budget \(options.perHostBudget) per instance)")
