@@ -15,6 +15,7 @@ import PeerTubeUpdater
 /// | `timings_ms` | `worker_total`: integer or null, `worker_process`: integer, `stages`: object of integers |
 /// | `checks` | object: each `{pass: boolean, value: any, detail?: string}` |
 /// | `failure_scenarios` | `{skipped: true}`, or per scenario `{rc, duration_ms: integers, db_unchanged, lock_released, integrity_ok, pass, no_temporary_files: booleans, merge_complete?: boolean}` or `{ran: false}` |
+/// | `day_two` | `{skipped: true}` (with the failure scenarios), `{ran: false}`, or `{rc, duration_ms: integers, pass: boolean, checks: object}` (checks shaped as above) |
 /// | `metrics` | `before`, `after`, `staging`: object or null |
 /// | `options` | object |
 public enum SmokeReportSchema {
@@ -69,6 +70,18 @@ public enum SmokeReportSchema {
             }
         } else {
             expect("failure_scenarios.skipped", top["failure_scenarios"]?["skipped"], [.boolean])
+        }
+        expect("day_two", top["day_two"], [.object])
+        if let dayTwo = top["day_two"]?.members, dayTwo["skipped"] == nil, dayTwo["ran"] == nil {
+            for key in ["rc", "duration_ms"] { expect("day_two.\(key)", dayTwo[key], [.integer]) }
+            expect("day_two.pass", dayTwo["pass"], [.boolean])
+            expect("day_two.checks", dayTwo["checks"], [.object])
+            for (name, check) in dayTwo["checks"]?.members ?? [:] {
+                expect("day_two.checks.\(name).pass", check["pass"], [.boolean])
+                expect("day_two.checks.\(name).value", check["value"], Kind.allCases)
+            }
+        } else if let dayTwo = top["day_two"]?.members {
+            expect("day_two.skipped|ran", dayTwo["skipped"] ?? dayTwo["ran"], [.boolean])
         }
         expect("metrics", top["metrics"], [.object])
         for key in ["before", "after", "staging"] { expect("metrics.\(key)", top["metrics"]?[key], [.object, .null]) }

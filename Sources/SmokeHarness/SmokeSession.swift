@@ -13,6 +13,7 @@ public final class SmokeSession: Sendable {
         var fixture: SmokeFixture?
         var main: MainRun?
         var scenarios: [FailureScenario: FailureScenario.Result] = [:]
+        var dayTwo: DayTwoScenario.Result?
         var errors: [String] = []
     }
 
@@ -73,11 +74,13 @@ public final class SmokeSession: Sendable {
             session.record(main: try await MainRun.run(on: fixture))
             guard !options.skipFailureChecks else { return }
             for scenario in FailureScenario.allCases { session.record(try await scenario.run(on: fixture)) }
+            session.record(dayTwo: try await DayTwoScenario.run(on: fixture))
         }
     }
 
     public func record(main: MainRun) { state.withLock { $0.main = main } }
     public func record(_ result: FailureScenario.Result) { state.withLock { $0.scenarios[result.scenario] = result } }
+    public func record(dayTwo: DayTwoScenario.Result) { state.withLock { $0.dayTwo = dayTwo } }
     public func record(error: String) { state.withLock { $0.errors.append(error) } }
 
     // MARK: - Report
@@ -106,6 +109,18 @@ public final class SmokeSession: Sendable {
             }
             scenarios = .object(object)
         }
+        var dayTwo: JSONValue = .object(["skipped": .bool(true)])
+        if !options.skipFailureChecks {
+            if let result = snapshot.dayTwo {
+                dayTwo = result.json
+                if !result.passed {
+                    errors.append("day two: " + result.checks.filter { !$0.passed }.map { "\($0.name) (\($0.detail))" }.joined(separator: "; "))
+                }
+            } else {
+                dayTwo = .object(["ran": .bool(false)])
+                if snapshot.fixture != nil, errors.isEmpty { errors.append("the day-two scenario did not run") }
+            }
+        }
         let passed = errors.isEmpty
         var report: [String: JSONValue] = [
             "run_id": run.map { .string($0.runID) } ?? .null,
@@ -118,6 +133,7 @@ public final class SmokeSession: Sendable {
             "timings_ms": timings(snapshot.main),
             "checks": .object(Dictionary(uniqueKeysWithValues: (snapshot.main?.checks ?? []).map { ($0.name, $0.json) })),
             "failure_scenarios": scenarios,
+            "day_two": dayTwo,
             "metrics": .object([
                 "before": (try? snapshot.fixture.map { try DBMetrics.of($0.beforeSnapshot) } ?? .null) ?? .null,
                 "after": snapshot.main?.metricsAfter ?? .null,

@@ -14,6 +14,8 @@ import Testing
         "failure_scenarios": .object(["before_merge": .object([
             "rc": .int(1), "duration_ms": .int(900), "db_unchanged": .bool(true), "lock_released": .bool(true),
             "integrity_ok": .bool(true), "pass": .bool(true), "no_temporary_files": .bool(true)])]),
+        "day_two": .object(["rc": .int(0), "duration_ms": .int(9000), "pass": .bool(true),
+                            "checks": .object(["day_two_new_title": .object(["pass": .bool(true), "value": .string("t")])])]),
         "metrics": .object(["before": .object([:]), "after": .null, "staging": .null]),
         "options": .object([:]),
     ])
@@ -27,6 +29,8 @@ import Testing
     @Test func aConformingReportHasNoProblems() {
         #expect(SmokeReportSchema.problems(in: Self.conforming) == [])
         #expect(SmokeReportSchema.problems(in: changed("failure_scenarios", .object(["skipped": .bool(true)]))) == [])
+        #expect(SmokeReportSchema.problems(in: changed("day_two", .object(["skipped": .bool(true)]))) == [])
+        #expect(SmokeReportSchema.problems(in: changed("day_two", .object(["ran": .bool(false)]))) == [])
     }
 
     @Test func driftIsNamedByKey() {
@@ -36,5 +40,8 @@ import Testing
         #expect(SmokeReportSchema.problems(in: changed("status", nil)).contains("status: missing"))
         #expect(SmokeReportSchema.problems(in: changed("status", .string("fail"))) == ["error: missing"])
         #expect(SmokeReportSchema.problems(in: changed("host_count", .string("1"))) == ["host_count: string, expected integer"])
+        #expect(SmokeReportSchema.problems(in: changed("day_two", .object(["rc": .int(0), "duration_ms": .int(1), "pass": .string("yes"),
+                                                                           "checks": .object([:])]))) == ["day_two.pass: string, expected boolean"])
+        #expect(SmokeReportSchema.problems(in: changed("day_two", nil)) == ["day_two: missing"])
     }
 }

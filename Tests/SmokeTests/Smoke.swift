@@ -28,6 +28,16 @@ struct Smoke {
         session.record(result)
         #expect(result.passed, "\(scenario): \(result.problems.joined(separator: "; "))")
     }
+
+    @Test("day two: run --refresh brings upstream changes and deletions into prod, the index and every list",
+          .enabled(if: (try? SmokeOptions.fromEnvironment().skipFailureChecks) != true))
+    func dayTwo() async throws {
+        let session = try #require(SmokeSession.current)
+        let fixture = try #require(session.fixture)
+        let result = try await DayTwoScenario.run(on: fixture)
+        session.record(dayTwo: result)
+        for check in result.checks { #expect(check.passed, "\(check.name): \(check.detail)") }
+    }
 }
 
 /// Builds the shared fixture once for the suite, and writes the report after its last test.

@@ -1,0 +1,157 @@
+import Foundation
+import GRDB
+import PeerTubeSimulator
+import PeerTubeUpdater
+
+/// Day two: what changes upstream after a crawl reaches prod with `run --refresh`, and nothing else
+/// moves. On a fresh copy of the mini-prod the worker runs once (day one: index and similarity
+/// cache built); then 12 videos of one host and 5 of another are made due, and upstream one video's
+/// views and likes change, another's title is edited, a third is deleted, and the second host is
+/// down. The checks go into the report's `day_two` section.
+public enum DayTwoScenario {
+    public struct Result: Sendable {
+        public var exitCode: Int32
+        public var durationMs: Int
+        public var checks: [SmokeCheck]
+        public var passed: Bool { !checks.isEmpty && checks.allSatisfy(\.passed) }
+
+        public var json: JSONValue {
+            .object([
+                "rc": .int(Int64(exitCode)), "duration_ms": .int(Int64(durationMs)), "pass": .bool(passed),
+                "checks": .object(Dictionary(uniqueKeysWithValues: checks.map { ($0.name, $0.json) })),
+            ])
+        }
+    }
+
+    static let newTitle = "An entirely new title about sourdough bread"
+
+    /// - Throws: `SmokeError` when the mini-prod has too few videos for the scenario, and what the worker
+    ///   process or SQLite throw; failed expectations are checks, not errors.
+    public static func run(on fixture: SmokeFixture) async throws -> Result {
+        let layout = try fixture.freshLayout("day-two")
+        let first = try await fixture.worker.run(fixture.workerArguments(layout), layout: layout, logger: fixture.logger)
+        guard first.exitCode == 0 else { throw SmokeError("day two: the day-one run failed: \(first.errorLine ?? "rc \(first.exitCode)")") }
+
+        // Everything was just read; 12 videos of the first host were read 100 days ago, 5 of the last.
+        let prod = try DatabaseFile.open(layout.prodDB, role: "mini-prod DB", access: .readWrite)
+        let now = Int64(Date().timeIntervalSince1970 * 1000), longAgo = now - 100 * 86_400_000
+        let (due, downHost) = try prod.write { db -> ([Row], String) in
+            try db.execute(sql: "UPDATE videos SET last_checked_at = ?", arguments: [now])
+            let hosts = try String.fetchAll(db, sql: "SELECT DISTINCT instance_domain FROM video_embeddings ORDER BY 1")
+            guard hosts.count >= 2, let upHost = hosts.first, let downHost = hosts.last else {
+                throw SmokeError("day two: the mini-prod needs embedded videos on two hosts")
+            }
+            let due = try Row.fetchAll(db, sql: """
+                SELECT v.video_id, v.views, v.popularity, e.rowid AS ann_id FROM videos v
+                JOIN video_embeddings e USING (video_id, instance_domain)
+                WHERE v.instance_domain = ? ORDER BY v.video_id LIMIT 12
+                """, arguments: [upHost])
+            for row in due {
+                try db.execute(sql: "UPDATE videos SET last_checked_at = ? WHERE instance_domain = ? AND video_id = ?",
+                               arguments: [longAgo, upHost, row["video_id"]])
+            }
+            try db.execute(sql: """
+                UPDATE videos SET last_checked_at = ? WHERE rowid IN (
+                    SELECT rowid FROM videos WHERE instance_domain = ? ORDER BY video_id LIMIT 5)
+                """, arguments: [longAgo, downHost])
+            return (due, downHost)
+        }
+        guard due.count == 12 else { throw SmokeError("day two: the mini-prod has \(due.count) embedded videos on one host, 12 needed") }
+        let (counted, edited, deleted): (String, String, String) = (due[0]["video_id"], due[1]["video_id"], due[2]["video_id"])
+        let deletedID: Int64 = due[2]["ann_id"]
+        let embeddingsBefore = try embeddings(layout.prodDB)
+        let downBefore = try rows(of: downHost, in: layout.prodDB)
+
+        // Day two upstream.
+        var corpus = fixture.federation.api.corpus
+        let found = [corpus.editVideo(uuid: counted) { $0.views += 1_000; $0.likes += 50 },
+                     corpus.editVideo(uuid: edited) { $0.name = newTitle },
+                     corpus.deleteVideo(uuid: deleted)]
+        guard found == [true, true, true] else { throw SmokeError("day two: the chosen videos are not in the simulated corpus") }
+        let federation = try SimulatedFederation(api: SimAPI(corpus: corpus), logPath: try fixture.run.path("day-two-federation-http.log"))
+        let address = try await federation.start()
+        let rules = try fixture.run.path("refresh_rules.json")
+        try MergeRuleSet.refreshJSON.write(to: URL(fileURLWithPath: rules))
+        let outcome: WorkerProcess.Outcome
+        do {
+            outcome = try await fixture.worker.run(
+                fixture.workerArguments(layout, extra: ["--refresh", "--route", "*=\(address)", "--route", "\(downHost)=127.0.0.1:9",
+                                                        "--max-retries", "0"], mergeRules: rules),
+                layout: layout, logger: fixture.logger)
+        } catch {
+            await federation.stop()
+            throw error
+        }
+        await federation.stop()
+
+        var checks = [SmokeCheck("day_two_exit_zero", passed: outcome.exitCode == 0, value: .int(Int64(outcome.exitCode)),
+                                 detail: outcome.errorLine ?? "")]
+        let log = (try? String(contentsOfFile: layout.workerLog, encoding: .utf8)) ?? ""
+        let counts = "refresh: 11 re-read, 1 gone (404), 5 failed"
+        checks.append(SmokeCheck("day_two_refresh_counts", passed: log.contains("refresh: 17 of 17 due videos") && log.contains(counts),
+                                 value: .string(log.split(separator: "\n").last { $0.contains("refresh: ") && $0.contains("re-read") }.map(String.init) ?? ""),
+                                 detail: "expected 17 due and '\(counts)'"))
+
+        let after = try DatabaseFile.open(layout.prodDB, role: "mini-prod DB", access: .readOnly)
+        let (scored, title, remaining) = try after.read { db -> (Row?, String?, Int) in
+            (try Row.fetchOne(db, sql: "SELECT views, likes, published_at, popularity FROM videos WHERE video_id = ?", arguments: [counted]),
+             try String.fetchOne(db, sql: "SELECT title FROM videos WHERE video_id = ?", arguments: [edited]),
+             try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM videos WHERE video_id = ?1) + (SELECT count(*) FROM video_embeddings WHERE video_id = ?1)",
+                              arguments: [deleted]) ?? -1)
+        }
+        let views: Int? = scored?["views"], oldViews: Int? = due[0]["views"]
+        var popularityOK = false
+        if let scored, let published = scored["published_at"] as Int64?, let likes = scored["likes"] as Int?, let views {
+            let ageDays = Double(now - published) / 86_400_000
+            let expected = Double(views + 2 * likes) / (1 + ageDays / 30)
+            popularityOK = abs((scored["popularity"] as Double) - expected) < 0.01 * expected
+        }
+        checks.append(SmokeCheck("day_two_new_counts", passed: views != nil && views == oldViews.map { $0 + 1_000 } && popularityOK,
+                                 value: .int(Int64(views ?? -1)), detail: "views +1000 upstream; popularity rescored from the new counts"))
+        checks.append(SmokeCheck("day_two_new_title", passed: title == newTitle, value: title.map(JSONValue.string) ?? .null))
+
+        let embeddingsAfter = try embeddings(layout.prodDB)
+        let others = embeddingsBefore.filter { $0.key != edited && $0.key != deleted }
+        let changedOthers = others.filter { embeddingsAfter[$0.key] != $0.value }.count
+        let editedChanged = embeddingsAfter[edited] != nil && embeddingsAfter[edited]?.blob != embeddingsBefore[edited]?.blob
+            && embeddingsAfter[edited]?.rowid == embeddingsBefore[edited]?.rowid
+        checks.append(SmokeCheck("day_two_only_edited_reembedded", passed: editedChanged && changedOthers == 0,
+                                 value: .int(Int64(changedOthers)),
+                                 detail: "the edited video's embedding changed in place (same rowid); value: other embeddings changed"))
+        checks.append(SmokeCheck("day_two_deleted_gone_from_prod", passed: remaining == 0, value: .int(Int64(remaining))))
+        let indexed = (try? FaissIndex.read(layout.indexPath).storedIDs.contains(deletedID)) ?? true
+        checks.append(SmokeCheck("day_two_deleted_gone_from_index", passed: !indexed, value: .bool(indexed)))
+        let lists = try SimilarityQuality.cachedLists(cachePath: layout.similarityDB)
+        let naming = lists.filter { $0.key.videoID == deleted || $0.value.contains { $0.videoID == deleted } }.count
+        checks.append(SmokeCheck("day_two_deleted_gone_from_lists", passed: naming == 0 && lists.keys.contains { $0.videoID == edited },
+                                 value: .int(Int64(naming)), detail: "lists naming the deleted video"))
+        let downAfter = try rows(of: downHost, in: layout.prodDB)
+        checks.append(SmokeCheck("day_two_down_instance_kept", passed: downAfter == downBefore, value: .int(Int64(downAfter.count)),
+                                 detail: "\(downHost) was down: its rows unchanged, due again next run"))
+
+        let result = Result(exitCode: outcome.exitCode, durationMs: outcome.durationMs, checks: checks)
+        fixture.logger.info("smoke: day two: rc=\(result.exitCode) \(result.passed ? "PASS" : "FAIL: " + checks.filter { !$0.passed }.map(\.name).joined(separator: ", "))")
+        return result
+    }
+
+    /// Every prod embedding by video id: rowid and blob.
+    private static func embeddings(_ path: String) throws -> [String: Embedding] {
+        try DatabaseFile.open(path, role: "mini-prod DB", access: .readOnly).read { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT video_id, rowid, embedding FROM video_embeddings").map {
+                ($0["video_id"], Embedding(rowid: $0["rowid"], blob: $0["embedding"]))
+            })
+        }
+    }
+
+    private struct Embedding: Equatable {
+        var rowid: Int64
+        var blob: Data
+    }
+
+    /// A host's video rows, whole, in key order.
+    private static func rows(of host: String, in path: String) throws -> [Row] {
+        try DatabaseFile.open(path, role: "mini-prod DB", access: .readOnly).read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM videos WHERE instance_domain = ? ORDER BY video_id", arguments: [host])
+        }
+    }
+}
