@@ -22,7 +22,8 @@ help:
 	@echo "make test        build and run every test, the Smoke suite in CPU mode included (what CI runs)"
 	@echo "make test-crash  the long SIGKILL sweep over the worker (52 kill points; make test runs 10)"
 	@echo "make bench       benchmarks (medians of 3): embeddings texts/s; merge and popularity on a 1M-video prod;"
-	@echo "                 ANN build and similarity videos/s on a 100k-video prod; crawler requests/s (20 ms latency);"
+	@echo "                 ANN build and similarity videos/s on a 100k-video prod, and after a refresh (1% changed, 0.1% deleted);"
+	@echo "                 crawler requests/s (20 ms latency);"
 	@echo "                 smoke-cpu wall time and per-stage times (ARGS=smoke runs only that)"
 	@echo "make gpu-bundle  the binary and its libraries for a GPU machine without Swift (dist/peertube-updater-gpu.tar.xz)"
 	@echo "make install     the binary, the model, and the systemd unit and daily timer (PREFIX=/usr/local)"
@@ -107,6 +108,7 @@ ifeq ($(strip $(ARGS)),)
 	.build/release/updater-bench embed --texts $(BENCH_TEXTS) --model-dir $(MODEL_DIR)
 	.build/release/updater-bench merge
 	.build/release/updater-bench similarity
+	.build/release/updater-bench refresh
 	.build/release/updater-bench crawl
 	python3 scripts/similarity-recall-real.py
 	$(SWIFT) build --build-tests

@@ -229,22 +229,34 @@ public enum SimilarityPrecompute {
                     if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { cached.insert(position) }
                 }
                 // Videos re-embedded (their text changed) since their list was computed are computed
-                // again like new ones, and every list computed before a neighbour's re-embedding is stale.
-                let embeddedAfter = "(julianday(e.created_at) - 2440587.5) * 86400000.0 >= s.computed_at"
-                for row in try Row.fetchAll(db, sql: """
-                    SELECT s.video_id, s.instance_domain FROM similarity_sources s
-                    JOIN prod.video_embeddings e ON e.video_id = s.video_id AND e.instance_domain = s.instance_domain
-                    WHERE \(embeddedAfter)
-                    """) {
-                    if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { cached.remove(position) }
-                }
-                for row in try Row.fetchAll(db, sql: """
-                    SELECT DISTINCT i.source_video_id, i.source_instance_domain FROM similarity_items i
-                    JOIN similarity_sources s ON s.video_id = i.source_video_id AND s.instance_domain = i.source_instance_domain
-                    JOIN prod.video_embeddings e ON e.video_id = i.similar_video_id AND e.instance_domain = i.similar_instance_domain
-                    WHERE \(embeddedAfter)
-                    """) {
-                    if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { stale.insert(position) }
+                // again like new ones, and every list computed before a neighbour's re-embedding is
+                // stale. Embeddings written since the oldest list (new and re-embedded videos: few)
+                // are collected first, so the per-item check is a probe into a small table (12 s
+                // when every item's neighbour time was computed, at 100,000 videos).
+                try db.execute(sql: """
+                    CREATE TEMP TABLE recent_embeddings(video_id TEXT, instance_domain TEXT, written_at REAL,
+                                                        PRIMARY KEY (video_id, instance_domain)) WITHOUT ROWID;
+                    INSERT INTO temp.recent_embeddings
+                    SELECT video_id, instance_domain, (julianday(created_at) - 2440587.5) * 86400000.0 AS written_at
+                    FROM prod.video_embeddings WHERE written_at >= (SELECT min(computed_at) FROM similarity_sources)
+                    """)
+                defer { try? db.execute(sql: "DROP TABLE IF EXISTS temp.recent_embeddings") }
+                if try Int.fetchOne(db, sql: "SELECT count(*) FROM temp.recent_embeddings") ?? 0 > 0 {
+                    for row in try Row.fetchAll(db, sql: """
+                        SELECT s.video_id, s.instance_domain FROM temp.recent_embeddings r
+                        JOIN similarity_sources s ON s.video_id = r.video_id AND s.instance_domain = r.instance_domain
+                        WHERE r.written_at >= s.computed_at
+                        """) {
+                        if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { cached.remove(position) }
+                    }
+                    for row in try Row.fetchAll(db, sql: """
+                        SELECT DISTINCT i.source_video_id, i.source_instance_domain FROM similarity_items i
+                        JOIN temp.recent_embeddings r ON r.video_id = i.similar_video_id AND r.instance_domain = i.similar_instance_domain
+                        JOIN similarity_sources s ON s.video_id = i.source_video_id AND s.instance_domain = i.source_instance_domain
+                        WHERE r.written_at >= s.computed_at
+                        """) {
+                        if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { stale.insert(position) }
+                    }
                 }
                 for row in try Row.fetchAll(db, sql: """
                     SELECT DISTINCT source_video_id, source_instance_domain FROM similarity_items i
