@@ -8,13 +8,13 @@ struct CrawlCommand: ParsableCommand {
         abstract: "Crawl PeerTube instances into the staging DB, one stage at a time.",
         discussion: """
             The worker runs these stages in order: instances (the whitelist), channels, videos, \
-            channels-videos-count. Each can be run alone on a staging DB; progress rows let --resume \
+            channels-videos-count, and with --refresh, refresh. Each can be run alone on a staging DB; progress rows let --resume \
             continue an interrupted run. Failures of one host are recorded on its row and never stop the others.
 
             To crawl the simulated federation (`peertube-updater sim serve`), route every host to it: \
             --route '*=127.0.0.1:PORT' --http-only.
             """,
-        subcommands: [Instances.self, Channels.self, Videos.self, ChannelsVideosCount.self]
+        subcommands: [Instances.self, Channels.self, Videos.self, ChannelsVideosCount.self, Refresh.self]
     )
 
     struct Instances: AsyncParsableCommand {
@@ -37,6 +37,36 @@ struct CrawlCommand: ParsableCommand {
             try await http.withClient(log: log) { client, logger in
                 _ = try await InstancesCrawl.run(stagingPath: target.dbPath, whitelistURL: whitelistURL ?? UpdaterDefaults().whitelistURL, client: client,
                                                  options: target.options, logger: logger)
+            }
+        }
+    }
+
+    struct Refresh: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "refresh",
+            abstract: "Re-read the details of known prod videos that are due, into staging (404s into gone_videos).",
+            discussion: """
+                Due: last read longer ago than the interval of the video's age tier (published within 7 days: \
+                every day; 30 days: every 3 days; a year: every 14 days; older: every 60 days), most overdue \
+                first, at most --budget per instance, on the instances in staging. Prod is only read; a merge \
+                with refresh_rules.json (what `run --refresh` does) brings the changes and removals into prod.
+                """)
+        @OptionGroup var target: CrawlTarget
+        @Option(name: .customLong("prod-db"), help: ArgumentHelp("The prod DB whose videos are re-read (only read). Default: $PEERTUBE_UPDATER_PROD_DB or data/whitelist.db.", valueName: "path"))
+        var prodDB: String?
+        @Option(parsing: .unconditional, help: "Details requests per instance, at most.")
+        var budget = RefreshPlan.Options().perHostBudget
+        @OptionGroup var http: CrawlHTTPOptions
+        @OptionGroup var log: LogOptions
+
+        func validate() throws {
+            guard budget >= 1 else { throw ValidationError("--budget \(budget): must be at least 1") }
+        }
+
+        func run() async throws {
+            try await http.withClient(log: log) { client, logger in
+                _ = try await RefreshCrawl.run(stagingPath: target.dbPath, prodPath: prodDB ?? UpdaterDefaults().prodDB, client: client, crawl: target.options,
+                                               plan: RefreshPlan.Options(perHostBudget: budget), logger: logger)
             }
         }
     }

@@ -197,9 +197,10 @@ public enum SimilarityPrecompute {
 
     /// Which sources to compute, from what the cache (schema main, prod attached) already holds.
     struct Plan {
-        /// Positions (into `embeddings`) of videos with no cached list.
+        /// Positions (into `embeddings`) of videos with no cached list, or re-embedded since it was computed.
         var new: [Int] = []
-        /// Positions of cached sources one of whose neighbours left prod.
+        /// Positions of cached sources one of whose neighbours left prod, or was re-embedded after the
+        /// list was computed.
         var stale = Set<Int>()
         var removed = 0
         /// Score of the k-th neighbour, and list length, of each cached source (by position).
