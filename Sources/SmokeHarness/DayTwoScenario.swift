@@ -6,8 +6,8 @@ import PeerTubeUpdater
 /// Day two: what changes upstream after a crawl reaches prod with `run --refresh`, and nothing else
 /// moves. On a fresh copy of the mini-prod the worker runs once (day one: index and similarity
 /// cache built); then 12 videos of one host and 5 of another are made due, and upstream one video's
-/// views and likes change, another's title is edited, a third is deleted, and the second host is
-/// down. The checks go into the report's `day_two` section.
+/// views and likes change, another's title is edited, a third is deleted, a whole channel of the
+/// first host is deleted, and the second host is down. The checks go into the report's `day_two` section.
 public enum DayTwoScenario {
     public struct Result: Sendable {
         public var exitCode: Int32
@@ -59,6 +59,26 @@ public enum DayTwoScenario {
         guard due.count == 12 else { throw SmokeError("day two: the mini-prod has \(due.count) embedded videos on one host, 12 needed") }
         let (counted, edited, deleted): (String, String, String) = (due[0]["video_id"], due[1]["video_id"], due[2]["video_id"])
         let deletedID: Int64 = due[2]["ann_id"]
+        // A channel of the first host with embedded videos, none of them due: deleted upstream.
+        let dueIDs: [String] = due.map { $0["video_id"] }
+        let goneChannel = try await prod.read { (db: Database) throws -> (id: String, name: String, host: String)? in
+            try Row.fetchOne(db, sql: """
+                SELECT c.channel_id, c.channel_name, c.instance_domain FROM channels c
+                WHERE c.instance_domain = (SELECT instance_domain FROM videos WHERE video_id = ?)
+                  AND EXISTS (SELECT 1 FROM videos v JOIN video_embeddings e USING (video_id, instance_domain)
+                              WHERE v.channel_id = c.channel_id AND v.instance_domain = c.instance_domain)
+                  AND c.channel_id NOT IN (SELECT channel_id FROM videos WHERE video_id IN (\(dueIDs.map { _ in "?" }.joined(separator: ", "))))
+                ORDER BY c.channel_id LIMIT 1
+                """, arguments: StatementArguments([counted] + dueIDs))
+                .map { ($0["channel_id"], $0["channel_name"], $0["instance_domain"]) }
+        }
+        guard let goneChannel else { throw SmokeError("day two: the first host needs a second channel with embedded videos") }
+        let goneChannelIDs = try await prod.read { (db: Database) throws -> [Int64] in
+            try Int64.fetchAll(db, sql: """
+                SELECT e.rowid FROM video_embeddings e JOIN videos v USING (video_id, instance_domain)
+                WHERE v.channel_id = ? AND v.instance_domain = ?
+                """, arguments: [goneChannel.id, goneChannel.host])
+        }
         let embeddingsBefore = try embeddings(layout.prodDB)
         let downBefore = try rows(of: downHost, in: layout.prodDB)
 
@@ -66,8 +86,9 @@ public enum DayTwoScenario {
         var corpus = fixture.federation.api.corpus
         let found = [corpus.editVideo(uuid: counted) { $0.views += 1_000; $0.likes += 50 },
                      corpus.editVideo(uuid: edited) { $0.name = newTitle },
-                     corpus.deleteVideo(uuid: deleted)]
-        guard found == [true, true, true] else { throw SmokeError("day two: the chosen videos are not in the simulated corpus") }
+                     corpus.deleteVideo(uuid: deleted),
+                     corpus.deleteChannel(named: goneChannel.name, on: goneChannel.host)]
+        guard found == [true, true, true, true] else { throw SmokeError("day two: the chosen videos are not in the simulated corpus") }
         let federation = try SimulatedFederation(api: SimAPI(corpus: corpus), logPath: try fixture.run.path("day-two-federation-http.log"))
         let address = try await federation.start()
         let rules = try fixture.run.path("refresh_rules.json")
@@ -111,7 +132,7 @@ public enum DayTwoScenario {
         checks.append(SmokeCheck("day_two_new_title", passed: title == newTitle, value: title.map(JSONValue.string) ?? .null))
 
         let embeddingsAfter = try embeddings(layout.prodDB)
-        let others = embeddingsBefore.filter { $0.key != edited && $0.key != deleted }
+        let others = embeddingsBefore.filter { $0.key != edited && $0.key != deleted && !goneChannelIDs.contains($0.value.rowid) }
         let changedOthers = others.filter { embeddingsAfter[$0.key] != $0.value }.count
         let editedChanged = embeddingsAfter[edited] != nil && embeddingsAfter[edited]?.blob != embeddingsBefore[edited]?.blob
             && embeddingsAfter[edited]?.rowid == embeddingsBefore[edited]?.rowid
@@ -125,6 +146,16 @@ public enum DayTwoScenario {
         let naming = lists.filter { $0.key.videoID == deleted || $0.value.contains { $0.videoID == deleted } }.count
         checks.append(SmokeCheck("day_two_deleted_gone_from_lists", passed: naming == 0 && lists.keys.contains { $0.videoID == edited },
                                  value: .int(Int64(naming)), detail: "lists naming the deleted video"))
+        let channelLeft = try await after.read { (db: Database) throws -> Int in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM videos WHERE channel_id = ? AND instance_domain = ?",
+                             arguments: [goneChannel.id, goneChannel.host]) ?? -1
+        }
+        let channelIndexed = Set((try? FaissIndex.read(layout.indexPath).storedIDs) ?? []).intersection(goneChannelIDs).count
+        let channelKeys = Set(embeddingsBefore.filter { goneChannelIDs.contains($0.value.rowid) }.keys)
+        let channelNamed = lists.filter { channelKeys.contains($0.key.videoID) || $0.value.contains { channelKeys.contains($0.videoID) } }.count
+        checks.append(SmokeCheck("day_two_deleted_channel_gone", passed: channelLeft == 0 && channelIndexed == 0 && channelNamed == 0 && !goneChannelIDs.isEmpty,
+                                 value: .int(Int64(channelLeft + channelIndexed + channelNamed)),
+                                 detail: "\(goneChannelIDs.count) videos of a channel deleted upstream (its list answers 404); value: left in prod, index and lists"))
         let downAfter = try rows(of: downHost, in: layout.prodDB)
         checks.append(SmokeCheck("day_two_down_instance_kept", passed: downAfter == downBefore, value: .int(Int64(downAfter.count)),
                                  detail: "\(downHost) was down: its rows unchanged, due again next run"))

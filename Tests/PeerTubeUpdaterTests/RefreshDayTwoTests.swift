@@ -12,7 +12,7 @@ struct RefreshDayTwoTests {
     func dayTwo() async throws {
         try await WorkerFixture.with { w in
             let result = try await DayTwoScenario.run(on: w.fixture)
-            #expect(result.checks.count == 9)
+            #expect(result.checks.count == 10)
             for check in result.checks { #expect(check.passed, "\(check.name): \(check.value) \(check.detail)") }
         }
     }

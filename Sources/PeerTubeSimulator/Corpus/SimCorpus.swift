@@ -136,6 +136,15 @@ public struct SimCorpus: Sendable {
         return true
     }
 
+    /// Day two: the channel named `name` on `host` is deleted upstream, with its videos (its list answers 404).
+    @discardableResult
+    public mutating func deleteChannel(named name: String, on host: String) -> Bool {
+        guard let i = instances.firstIndex(where: { $0.host == host }),
+              let c = instances[i].channels.firstIndex(where: { $0.name == name }) else { return false }
+        instances[i].channels.remove(at: c)
+        return true
+    }
+
     /// Instance, channel and video indexes of the video with this UUID.
     private func place(ofVideo uuid: String) -> (Int, Int, Int)? {
         for i in instances.indices {

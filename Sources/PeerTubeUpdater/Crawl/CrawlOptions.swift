@@ -16,6 +16,9 @@ public struct CrawlOptions: Sendable {
     public var existingDB: String?
     /// Fetch `GET /api/v1/videos/{uuid}` for new videos: full description, tags, comment count.
     public var fetchDetails = true
+    /// A refresh run: a channel whose video list answers 404 is gone upstream, and every video
+    /// `existingDB` holds of it is recorded in staging's `gone_videos` (the merge removes them).
+    public var recordGoneChannels = false
     /// Channels stage with `--all`: recount every channel, not just those with no count.
     public var recountAll = false
     /// Items per list request (PeerTube allows up to 100; the reference crawler uses 50).

@@ -248,6 +248,16 @@ struct CrawlStore: Sendable {
         }
     }
 
+    /// A channel gone upstream: every video `existing` (prod) holds of it, recorded as gone. Returns how many.
+    func storeGoneChannel(_ channel: ChannelRecord, videosIn existing: some DatabaseReader, at now: Int64) throws -> Int {
+        let ids = try existing.read { db in
+            try String.fetchAll(db, sql: "SELECT video_id FROM videos WHERE channel_id = ? AND instance_domain = ?",
+                                arguments: [channel.channelID, channel.instanceDomain])
+        }
+        try storeRefreshed([], gone: ids.map { ($0, channel.instanceDomain, "channel_not_found") }, at: now)
+        return ids.count
+    }
+
     private static func upsert(_ videos: [VideoRecord], db: Database) throws {
         let upsert = try db.cachedStatement(sql: """
             INSERT INTO videos(video_id, video_uuid, video_numeric_id, instance_domain, channel_id, channel_name,

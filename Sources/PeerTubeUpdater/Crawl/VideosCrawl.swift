@@ -43,6 +43,10 @@ public enum VideosCrawl {
                 problems.note(.failedChannels, on: channel.instanceDomain, fetchError.description)
                 logger.warning("videos: \(channel.channelName ?? channel.channelID)@\(channel.instanceDomain) failed: \(fetchError)")
                 try? store.markChannel(channel, error: fetchError, source: "videos")
+                if options.recordGoneChannels, case .http(404) = fetchError.kind, let existing,
+                   let gone = try? store.storeGoneChannel(channel, videosIn: existing, at: CrawlStore.nowMs()) {
+                    logger.warning("videos: \(channel.channelName ?? channel.channelID)@\(channel.instanceDomain) answers 404: gone upstream, its \(gone) known video(s) recorded as gone")
+                }
                 let key = [channel.instanceDomain, channel.channelID]
                 let offset = (try? store.resumeOffset(.videos, key: key)) ?? 0
                 try? store.setProgress(.videos, key: key, status: "error", nextStart: offset, error: fetchError)
