@@ -236,8 +236,11 @@ struct CrawlStore: Sendable {
         }
     }
 
+    /// A video found gone upstream, and why (`not_found`, `channel_not_found`).
+    typealias GoneVideo = (videoID: String, host: String, reason: String)
+
     /// A refresh's readings in one transaction: re-read videos, and videos found gone upstream.
-    func storeRefreshed(_ videos: [VideoRecord], gone: [(videoID: String, host: String, reason: String)], at now: Int64) throws {
+    func storeRefreshed(_ videos: [VideoRecord], gone: [GoneVideo], at now: Int64) throws {
         try db.write { db in
             try Self.upsert(videos, db: db)
             try db.execute(sql: Schema.goneVideosTable)

@@ -48,12 +48,11 @@ public enum RefreshCrawl {
         summary.selected = plan.targets.count
         logger.info("refresh: \(plan.targets.count) of \(summary.due) due videos on \(plan.dueByHost.count) of \(run.hosts.count) instances (budget \(options.perHostBudget) per instance)")
 
-        let readings = Mutex<(videos: [VideoRecord], gone: [(videoID: String, host: String, reason: String)], failed: Int)>(([], [], 0))
+        let readings = Mutex<(videos: [VideoRecord], gone: [CrawlStore.GoneVideo], failed: Int)>(([], [], 0))
         let problems = HostProblems()
         let tally = StageTally(label: "refresh", total: plan.targets.count, unit: "videos", interval: crawl.progressInterval)
         let store = run.store
         let width = client.options.concurrency * client.options.perHostConcurrency
-        var flushError: Error?
         for chunk in stride(from: 0, to: plan.targets.count, by: batchSize).map({ plan.targets[$0..<min($0 + batchSize, plan.targets.count)] }) {
             await forEachConcurrently(Array(chunk), width: width) { target in
                 do {
@@ -78,21 +77,15 @@ public enum RefreshCrawl {
                 }
                 tally.finishedOne(client: client, logger: logger)
             }
-            let batch = readings.withLock { state -> ([VideoRecord], [(videoID: String, host: String, reason: String)]) in
-                defer {
-                    summary.refreshed += state.videos.count
-                    summary.gone += state.gone.count
-                    state.videos = []
-                    state.gone = []
-                }
-                return (state.videos, state.gone)
+            // Each chunk's readings are committed before the next chunk is read.
+            let batch = readings.withLock { state in
+                defer { (state.videos, state.gone) = ([], []) }
+                return (videos: state.videos, gone: state.gone)
             }
-            do { try store.storeRefreshed(batch.0, gone: batch.1, at: now) } catch {
-                flushError = error
-                break
-            }
+            try store.storeRefreshed(batch.videos, gone: batch.gone, at: now)
+            summary.refreshed += batch.videos.count
+            summary.gone += batch.gone.count
         }
-        if let flushError { throw flushError }
         summary.failed = readings.withLock { $0.failed }
         problems.record(in: store, source: "refresh", logger: logger)
         let stage = run.summary(tally)
