@@ -43,6 +43,17 @@ let package = Package(
             // FAISS pipelines, which are 5x slower unoptimised (15 vs 73 texts/s).
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
+        // `serve`: the read API over prod, the similarity cache and the ANN index, switching to each
+        // newly published generation without a restart.
+        .target(
+            name: "PeerTubeServe",
+            dependencies: [
+                "PeerTubeUpdater",
+                .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The simulated PeerTube federation: a seeded corpus served on loopback with PeerTube's API
         // rules and switchable faults (tests, the smoke suite, `sim serve`).
         .target(
@@ -73,6 +84,7 @@ let package = Package(
             name: "peertube-updater",
             dependencies: [
                 "PeerTubeUpdater",
+                "PeerTubeServe",
                 "PeerTubeSimulator",
                 "SmokeHarness",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -95,6 +107,7 @@ let package = Package(
             name: "PeerTubeUpdaterTests",
             dependencies: [
                 "PeerTubeUpdater",
+                "PeerTubeServe",
                 "PeerTubeSimulator",
                 "SmokeHarness",
                 "peertube-updater",

@@ -8,11 +8,16 @@ import PeerTubeUpdater
 /// cache built); then 12 videos of one host and 5 of another are made due, and upstream one video's
 /// views and likes change, another's title is edited, a third is deleted, a whole channel of the
 /// first host is deleted, and the second host is down. The checks go into the report's `day_two` section.
+///
+/// The day-two run is also the update `serve` is loaded during (`ServingLoad`): its figures and
+/// checks go into the report's `serving_during_update` section.
 public enum DayTwoScenario {
     public struct Result: Sendable {
         public var exitCode: Int32
         public var durationMs: Int
         public var checks: [SmokeCheck]
+        /// `serve` loaded during the day-two run.
+        public var serving: ServingLoad.Result
         public var passed: Bool { !checks.isEmpty && checks.allSatisfy(\.passed) }
 
         public var json: JSONValue {
@@ -93,13 +98,33 @@ public enum DayTwoScenario {
         let address = try await federation.start()
         let rules = try fixture.run.path("refresh_rules.json")
         try MergeRuleSet.refreshJSON.write(to: URL(fileURLWithPath: rules))
+
+        // serve answers over the day-one artifacts, before, during and after the update.
+        let serving = try await ServingLoad.start(binary: fixture.worker.binary, layout: layout, modelDirectory: fixture.modelDirectory)
         let outcome: WorkerProcess.Outcome
+        let servingResult: ServingLoad.Result
         do {
-            outcome = try await fixture.worker.run(
-                fixture.workerArguments(layout, extra: ["--refresh", "--route", "*=\(address)", "--route", "\(downHost)=127.0.0.1:9",
-                                                        "--max-retries", "0"], mergeRules: rules),
-                layout: layout, logger: fixture.logger)
+            let upHost: String = goneChannel.host
+            let downVideos = downBefore.prefix(3).map { (host: downHost, id: $0["video_id"] as String) }
+            let urls = serving.urls(videos: due.prefix(8).map { (host: upHost, id: $0["video_id"] as String) } + downVideos
+                                        + [(host: goneChannel.host, id: try channelVideo(goneChannel, in: layout.prodDB))],
+                                    texts: [newTitle, "live music concert", "cooking at home"])
+            let old = await serving.answers(urls)
+            let oldGeneration = old[urls.last!]?.generation
+            try await serving.load(urls, duringUpdate: false, seconds: 2) {}
+            outcome = try await serving.load(urls, duringUpdate: true) { [fixture] in
+                try await fixture.worker.run(
+                    fixture.workerArguments(layout, extra: ["--refresh", "--route", "*=\(address)", "--route", "\(downHost)=127.0.0.1:9",
+                                                            "--max-retries", "0"], mergeRules: rules),
+                    layout: layout, logger: fixture.logger)
+            }
+            let newGeneration = await serving.awaitNewGeneration(after: oldGeneration)
+            let new = await serving.answers(urls)
+            try await serving.load(urls, duringUpdate: false, seconds: 2) {}
+            serving.stop()
+            servingResult = serving.result(old: old, new: new, switched: newGeneration != nil)
         } catch {
+            serving.stop()
             await federation.stop()
             throw error
         }
@@ -160,9 +185,20 @@ public enum DayTwoScenario {
         checks.append(SmokeCheck("day_two_down_instance_kept", passed: downAfter == downBefore, value: .int(Int64(downAfter.count)),
                                  detail: "\(downHost) was down: its rows unchanged, due again next run"))
 
-        let result = Result(exitCode: outcome.exitCode, durationMs: outcome.durationMs, checks: checks)
+        let result = Result(exitCode: outcome.exitCode, durationMs: outcome.durationMs, checks: checks, serving: servingResult)
         fixture.logger.info("smoke: day two: rc=\(result.exitCode) \(result.passed ? "PASS" : "FAIL: " + checks.filter { !$0.passed }.map(\.name).joined(separator: ", "))")
+        fixture.logger.info("smoke: serving during update: \(servingResult.requests) requests (\(servingResult.duringUpdate) during), \(servingResult.failed) failed, \(servingResult.inconsistent) inconsistent, p50/p99 \(servingResult.latencyDuring.p50)/\(servingResult.latencyDuring.p99) ms during vs \(servingResult.latencyOutside.p50)/\(servingResult.latencyOutside.p99) ms outside, generations \(servingResult.generationsSeen)")
         return result
+    }
+
+    /// A video of `channel` with an embedding.
+    private static func channelVideo(_ channel: (id: String, name: String, host: String), in path: String) throws -> String {
+        try DatabaseFile.open(path, role: "mini-prod DB", access: .readOnly).read { db in
+            try String.fetchOne(db, sql: """
+                SELECT v.video_id FROM videos v JOIN video_embeddings e USING (video_id, instance_domain)
+                WHERE v.channel_id = ? AND v.instance_domain = ? ORDER BY v.video_id LIMIT 1
+                """, arguments: [channel.id, channel.host]) ?? ""
+        }
     }
 
     /// Every prod embedding by video id: rowid and blob.

@@ -16,6 +16,7 @@ import PeerTubeUpdater
 /// | `checks` | object: each `{pass: boolean, value: any, detail?: string}` |
 /// | `failure_scenarios` | `{skipped: true}`, or per scenario `{rc, duration_ms: integers, db_unchanged, lock_released, integrity_ok, pass, no_temporary_files: booleans, merge_complete?: boolean}` or `{ran: false}` |
 /// | `day_two` | `{skipped: true}` (with the failure scenarios), `{ran: false}`, or `{rc, duration_ms: integers, pass: boolean, checks: object}` (checks shaped as above) |
+/// | `serving_during_update` | `{skipped: true}` (with the failure scenarios), `{ran: false}`, or `{pass: boolean, requests, during_update, failed, inconsistent, rate_per_s: integers, generations_seen: array of integers, latency_ms: {during_update, outside_update: {p50, p99: numbers}}, checks: object}` |
 /// | `metrics` | `before`, `after`, `staging`: object or null |
 /// | `options` | object |
 public enum SmokeReportSchema {
@@ -82,6 +83,24 @@ public enum SmokeReportSchema {
             }
         } else if let dayTwo = top["day_two"]?.members {
             expect("day_two.skipped|ran", dayTwo["skipped"] ?? dayTwo["ran"], [.boolean])
+        }
+        expect("serving_during_update", top["serving_during_update"], [.object])
+        if let serving = top["serving_during_update"]?.members, serving["skipped"] == nil, serving["ran"] == nil {
+            expect("serving_during_update.pass", serving["pass"], [.boolean])
+            for key in ["requests", "during_update", "failed", "inconsistent", "rate_per_s"] {
+                expect("serving_during_update.\(key)", serving[key], [.integer])
+            }
+            expect("serving_during_update.generations_seen", serving["generations_seen"], [.array])
+            for phase in ["during_update", "outside_update"] {
+                for key in ["p50", "p99"] {
+                    expect("serving_during_update.latency_ms.\(phase).\(key)", serving["latency_ms"]?[phase]?[key], [.number, .integer])
+                }
+            }
+            for (name, check) in serving["checks"]?.members ?? [:] {
+                expect("serving_during_update.checks.\(name).pass", check["pass"], [.boolean])
+            }
+        } else if let serving = top["serving_during_update"]?.members {
+            expect("serving_during_update.skipped|ran", serving["skipped"] ?? serving["ran"], [.boolean])
         }
         expect("metrics", top["metrics"], [.object])
         for key in ["before", "after", "staging"] { expect("metrics.\(key)", top["metrics"]?[key], [.object, .null]) }

@@ -121,6 +121,17 @@ public final class SmokeSession: Sendable {
                 if snapshot.fixture != nil, errors.isEmpty { errors.append("the day-two scenario did not run") }
             }
         }
+        var serving: JSONValue = .object(["skipped": .bool(true)])
+        if !options.skipFailureChecks {
+            if let result = snapshot.dayTwo?.serving {
+                serving = result.json
+                if !result.passed {
+                    errors.append("serving during update: " + result.checks.filter { !$0.passed }.map { "\($0.name) (\($0.detail))" }.joined(separator: "; "))
+                }
+            } else {
+                serving = .object(["ran": .bool(false)])
+            }
+        }
         let passed = errors.isEmpty
         var report: [String: JSONValue] = [
             "run_id": run.map { .string($0.runID) } ?? .null,
@@ -134,6 +145,7 @@ public final class SmokeSession: Sendable {
             "checks": .object(Dictionary(uniqueKeysWithValues: (snapshot.main?.checks ?? []).map { ($0.name, $0.json) })),
             "failure_scenarios": scenarios,
             "day_two": dayTwo,
+            "serving_during_update": serving,
             "metrics": .object([
                 "before": (try? snapshot.fixture.map { try DBMetrics.of($0.beforeSnapshot) } ?? .null) ?? .null,
                 "after": snapshot.main?.metricsAfter ?? .null,

@@ -23,6 +23,7 @@ struct PeerTubeUpdaterCommand: AsyncParsableCommand {
             EmbedCommand.self,
             ANNCommand.self,
             SimilarityCommand.self,
+            ServeCommand.self,
             PopularityCommand.self,
             LockCommand.self,
             FixtureCommand.self,

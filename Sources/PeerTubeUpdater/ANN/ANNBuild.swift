@@ -34,10 +34,13 @@ public struct ANNMeta: Codable, Equatable, Sendable {
     public var normalized = true
     public var acceleration: String
     public var idSource = "video_embeddings.rowid"
+    /// `EmbeddingsFingerprint` of the prod the index was built from (absent in metas of earlier versions).
+    public var embeddingsFingerprint: String?
 
     enum CodingKeys: String, CodingKey {
         case builtAt = "built_at", total, embeddingDim = "embedding_dim", modelName = "model_name",
-             indexType = "index_type", nlist, m, nbits, normalized, acceleration, idSource = "id_source"
+             indexType = "index_type", nlist, m, nbits, normalized, acceleration, idSource = "id_source",
+             embeddingsFingerprint = "embeddings_fingerprint"
     }
 
     /// - Throws: `ANNError` for parameters the data cannot train or no embeddings, `GPUUnavailable`,
@@ -97,9 +100,10 @@ public enum ANNBuild {
         }
         let clock = ContinuousClock.now
         let prod = try DatabaseFile.open(dbPath, role: "prod DB", access: .readOnly)
-        guard let scan = try prod.read({ db -> EmbeddingScan? in
+        // The fingerprint is read before the vectors: should prod change meanwhile, a reader sees a difference.
+        guard let (scan, fingerprint) = try prod.read({ db -> (EmbeddingScan, String)? in
             try DatabaseFile.requireTables(["video_embeddings"], in: db, role: "prod DB", path: dbPath)
-            return try EmbeddingScan(db)
+            return try EmbeddingScan(db).map { ($0, try EmbeddingsFingerprint.current(db)) }
         }), scan.valid > 0 else { throw ANNError.noEmbeddings(path: dbPath) }
         guard scan.dimension % options.m == 0 else {
             throw ANNError.badParameters("--m \(options.m) does not divide the embedding dimension \(scan.dimension)")
@@ -162,7 +166,7 @@ public enum ANNBuild {
 
         let meta = ANNMeta(builtAt: Date().formatted(Date.ISO8601FormatStyle()), total: index.count,
                            embeddingDim: scan.dimension, modelName: scan.modelName, nlist: nlist, m: options.m,
-                           nbits: nbits, acceleration: options.device.annMarker)
+                           nbits: nbits, acceleration: options.device.annMarker, embeddingsFingerprint: fingerprint)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         // The index and the meta that describes it switch together, in one rename (ArtifactGenerations);

@@ -5,33 +5,28 @@ import GRDB
 ///
 /// An incremental run whose inputs equal the stored ones has nothing to do, and says so after two
 /// small queries and opening the index (to check its dimension) instead of loading every vector and
-/// planning from the whole cache (4 s at 100,000 videos). The
-/// fingerprint reads the key index and each row's `created_at` and blob length: rows added, removed
-/// or renumbered change it, and so does a re-embedded row, which the merge writes with a new `created_at`.
-struct SimilarityInputs: Equatable {
-    var embeddings: String
+/// planning from the whole cache (4 s at 100,000 videos). `serve` compares the stored fingerprint
+/// with prod's to know the cache's lists belong to the prod it reads.
+public struct SimilarityInputs: Equatable, Sendable {
+    /// `EmbeddingsFingerprint` of prod when the lists were computed.
+    public var embeddings: String
     /// The first row's dimension (the one the stage uses); nil when the table is empty.
-    var dimension: Int?
-    var topK: Int
-    var nprobe: Int
+    public var dimension: Int?
+    public var topK: Int
+    public var nprobe: Int
 
     /// The inputs a run would use now; `prod` is the schema name prod is attached as (nil for main).
     ///
     /// - Throws: `DatabaseError` when prod's `video_embeddings` cannot be read.
     static func current(_ db: Database, prod schema: String?, topK: Int, nprobe: Int) throws -> SimilarityInputs {
-        let row = try Row.fetchOne(db, sql: """
-            SELECT count(*), total(rowid), max(rowid), max(created_at), total(length(embedding)), total(embedding_dim)
-            FROM \(db.qualified("video_embeddings", in: schema))
-            """)!
-        let parts: [String] = (0..<6).map { (row[$0] as DatabaseValue).description }
         let dimension = try Int.fetchOne(db, sql: "SELECT embedding_dim FROM \(db.qualified("video_embeddings", in: schema)) ORDER BY rowid LIMIT 1")
-        return SimilarityInputs(embeddings: parts.joined(separator: "/"), dimension: dimension, topK: topK, nprobe: nprobe)
+        return SimilarityInputs(embeddings: try EmbeddingsFingerprint.current(db, schema: schema), dimension: dimension, topK: topK, nprobe: nprobe)
     }
 
     /// The inputs the cache's lists were computed from; nil for a cache that never recorded them.
     ///
     /// - Throws: `DatabaseError` when the cache cannot be read.
-    static func stored(in db: Database) throws -> SimilarityInputs? {
+    public static func stored(in db: Database) throws -> SimilarityInputs? {
         guard try db.hasTable("similarity_inputs", in: "main") else { return nil }
         return try Row.fetchOne(db, sql: "SELECT embeddings, dimension, top_k, nprobe FROM main.similarity_inputs WHERE id = 1").map {
             SimilarityInputs(embeddings: $0[0], dimension: $0[1], topK: $0[2], nprobe: $0[3])

@@ -129,8 +129,9 @@ public enum SimilarityPrecompute {
             }
         } else {
             // A fresh cache, a --reset, or one in the earlier format: built in a side file and
-            // published by one rename, the previous kept as .prev.
-            try ArtifactPublisher.publish(to: outPath) { side in
+            // published by one rename, the previous kept as .prev; or, while a reader holds the live
+            // cache, committed into it in one transaction (LiveCacheReplacement).
+            do { try ArtifactPublisher.publish(to: outPath) { side in
                 let migrating = options.selection == .incremental && FileManager.default.fileExists(atPath: outPath)
                 if migrating { try FileCopy.copy(outPath, to: side) }
                 let cache = try DatabaseFile.open(side, role: "similarity cache", access: .create)
@@ -149,7 +150,12 @@ public enum SimilarityPrecompute {
                     // Readers of the published file get WAL too (incremental runs update it in place).
                     try db.execute(sql: "PRAGMA main.journal_mode = WAL")
                 }
-            }
+                if FileManager.default.fileExists(atPath: outPath), try !LiveCacheReplacement.releaseForRename(outPath) {
+                    try LiveCacheReplacement.commit(from: side, into: outPath)
+                    logger.info("similarity: a reader holds \(outPath): the new lists were committed into it in one transaction instead of renaming a file over it")
+                    throw LiveCacheReplacement.CommittedInPlace()
+                }
+            } } catch is LiveCacheReplacement.CommittedInPlace {}
         }
         result.durationMs = clock.elapsedMilliseconds
         let rate = Double(result.newSources + result.refreshedSources) / max(Double(result.durationMs) / 1000, 0.001)

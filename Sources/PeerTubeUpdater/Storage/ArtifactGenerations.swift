@@ -67,6 +67,20 @@ public struct ArtifactGenerations: Sendable {
         removeUnreferenced()
     }
 
+    // MARK: reading
+
+    /// The name of the current generation (`g-…`), nil when the paths were never published as generations.
+    public var currentGeneration: String? { link("current") }
+
+    /// The real files of the current generation, in `paths` order, found through one reading of the
+    /// `current` link so they belong together even while a writer switches it; the paths themselves
+    /// when they were never published as generations. A reader that opens these keeps its files
+    /// when a later generation replaces them (until that one's successor removes the folder).
+    public func currentFiles() -> (generation: String?, files: [String]) {
+        guard let generation = currentGeneration else { return (nil, paths) }
+        return (generation, names.map { "\(folder)/\(generation)/\($0)" })
+    }
+
     // MARK: links
 
     /// The generation a link of the folder names (`current`, `prev`), if any.

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import PeerTubeServe
+import PeerTubeUpdater
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve similar videos, video details and text search over HTTP, while the worker updates.",
+        discussion: """
+            GET /api/v1/videos/{host}/{id}/similar?count=N   the cached list, neighbours' metadata joined from prod
+            GET /api/v1/videos/{host}/{id}                   one prod video (PeerTube's video object shape)
+            GET /api/v1/search/similar?text=…&count=N        the text embedded, the index searched, exact re-rank
+            GET /healthz                                     the generation served: built when, row counts
+
+            Reads only (prod and the cache are switched to WAL mode once, at start). Each answer comes from one \
+            generation: a snapshot of prod, one of the cache and one index, opened together. When the worker \
+            publishes new ones (merge, index, similarity), serve switches once they agree, finishing requests in \
+            flight on the old ones: the worker never needs to stop it (--use-systemctl is optional). \
+            count is 1…--max-count (default 10).
+            """
+    )
+
+    @Option(name: .customLong("prod-db"), help: ArgumentHelp("The prod DB. Default: $PEERTUBE_UPDATER_PROD_DB or data/whitelist.db.", valueName: "path"))
+    var prodDB: String?
+    @Option(name: .customLong("index"), help: ArgumentHelp("The ANN index. Default: $PEERTUBE_UPDATER_INDEX_PATH or data/whitelist-video-embeddings.faiss.", valueName: "path"))
+    var index: String?
+    @Option(name: .customLong("index-meta"), help: ArgumentHelp("The ANN meta JSON. Default: $PEERTUBE_UPDATER_INDEX_META_PATH or <index>.json.", valueName: "path"))
+    var meta: String?
+    @Option(name: .customLong("similarity-db"), help: ArgumentHelp("The similarity cache. Default: $PEERTUBE_UPDATER_SIMILARITY_DB or data/similarity-cache.db.", valueName: "path"))
+    var cache: String?
+    @OptionGroup var model: ModelOptions
+    @Flag(name: .customLong("no-text-search"), help: "Serve without the model: /search/similar answers 503.")
+    var noTextSearch = false
+    @Option(help: ArgumentHelp("The address to listen on (loopback by default; put a reverse proxy in front for the public).", valueName: "ip4"))
+    var address = "127.0.0.1"
+    @Option(help: "The port (0: any free one, logged).")
+    var port: UInt16 = 8092
+    @Option(name: .customLong("max-count"), help: "The largest count a request may ask for.")
+    var maxCount = 50
+    @Option(help: "Inverted lists probed per text search.")
+    var nprobe = 16
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        guard (1...1_000).contains(maxCount) else { throw ValidationError("--max-count must be 1…1000") }
+        guard nprobe > 0 else { throw ValidationError("--nprobe must be > 0") }
+    }
+
+    func run() async throws {
+        let logger = try log.makeLogger("serve")
+        let defaults = UpdaterDefaults()
+        var options = ServeOptions(prodPath: prodDB ?? defaults.prodDB, indexPath: index ?? defaults.indexPath,
+                                   metaPath: meta ?? defaults.indexMetaPath(forIndex: index), cachePath: cache ?? defaults.similarityDB,
+                                   modelDirectory: noTextSearch ? nil : model.directory)
+        options.address = address
+        options.port = port
+        options.maxCount = maxCount
+        options.defaultCount = min(options.defaultCount, maxCount)
+        options.nprobe = nprobe
+        let server = try ReadServer(options: options, logger: logger)
+        // SIGTERM (systemctl stop) and SIGINT end serving; requests in flight finish first.
+        let stopping = Task {
+            for signal in [SIGTERM, SIGINT] { Foundation.signal(signal, SIG_IGN) }
+            let sources = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0) }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let once = OnceFlag()
+                for source in sources {
+                    source.setEventHandler { if once.claim() { continuation.resume() } }
+                    source.resume()
+                }
+            }
+            logger.info("serve: stopping")
+            await server.stop()
+        }
+        defer { stopping.cancel() }
+        do {
+            try await server.run()
+        } catch is CancellationError {
+            // Stopped by a signal: a clean exit, not a failure for systemd.
+        }
+    }
+}
+
+/// True the first time only.
+private final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var claimed = false
+    func claim() -> Bool { lock.withLock { defer { claimed = true }; return !claimed } }
+}
