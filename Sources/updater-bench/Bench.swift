@@ -9,7 +9,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "updater-bench",
         abstract: "Throughput figures of the updater's stages, as medians of several runs.",
-        subcommands: [MergeBench.self, EmbedBench.self, SimilarityBench.self, RefreshBench.self, CrawlBench.self],
+        subcommands: [MergeBench.self, EmbedBench.self, SimilarityBench.self, RefreshBench.self, CrawlBench.self, ServeBench.self],
         defaultSubcommand: MergeBench.self
     )
 
@@ -22,6 +22,16 @@ struct BenchData: ParsableArguments {
     @Option var runs = 3
     @Option(name: .customLong("data-dir"), help: "Where generated DBs are kept between runs (git-ignored).")
     var dataDir = "bench-data"
+
+    /// The similarity benchmark's prod of `videos` synthetic videos with embeddings, generated once.
+    func syntheticProd(videos: Int, logger: Logger) throws -> String {
+        let path = "\(dataDir)/sim-prod-\(videos).db"
+        if !FileManager.default.fileExists(atPath: path) {
+            try SyntheticCatalog(seed: 4321, instanceCount: 50).write(
+                .init(videos: 0..<videos, channels: 0..<max(1, videos / 50), withEmbeddings: true, isProd: true), to: path, logger: logger)
+        }
+        return path
+    }
 
     /// Creates the data folder; returns a logger that shows only warnings (figures go to stdout).
     func prepare() throws -> Logger {

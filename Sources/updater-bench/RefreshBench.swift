@@ -19,11 +19,7 @@ struct RefreshBench: ParsableCommand {
 
     func run() throws {
         let logger = try data.prepare()
-        let base = "\(data.dataDir)/sim-prod-\(videos).db"
-        if !FileManager.default.fileExists(atPath: base) {
-            try SyntheticCatalog(seed: 4321, instanceCount: 50).write(
-                .init(videos: 0..<videos, channels: 0..<max(1, videos / 50), withEmbeddings: true, isProd: true), to: base, logger: logger)
-        }
+        let base = try data.syntheticProd(videos: videos, logger: logger)
         let (prod, staging) = ("\(data.dataDir)/refresh-prod.db", "\(data.dataDir)/refresh-staging.db")
         let (index, cache) = ("\(data.dataDir)/refresh.faiss", "\(data.dataDir)/refresh-cache.db")
         let changed = videos / 100, reEmbedded = videos / 1_000, gone = videos / 1_000

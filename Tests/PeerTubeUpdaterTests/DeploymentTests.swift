@@ -39,5 +39,22 @@ import Testing
         for path in [defaults.prodDB, defaults.workerLog, defaults.indexPath, defaults.similarityDB, defaults.stagingDB] {
             #expect(writable.contains((path as NSString).deletingLastPathComponent), "\(path)")
         }
+        #expect(service["ExecStart"]?.first?.contains("--use-systemctl") == false, "serve runs beside the worker")
+    }
+
+    @Test func theReadAPIRunsBesideTheWorkerOnItsFiles() throws {
+        let serve = try settings("peertube-updater-serve.service")
+        let worker = try settings("peertube-updater.service")
+        #expect(serve["Type"] == ["simple"] && serve["Restart"] == ["on-failure"])
+        #expect(serve["ExecStart"]?.first?.hasPrefix("/usr/local/bin/peertube-updater serve --address 127.0.0.1") == true)
+        #expect(serve["User"] == worker["User"])
+        // The same data and model as the worker: it reads what the worker publishes.
+        for key in ["PEERTUBE_UPDATER_DATA_DIR", "PEERTUBE_UPDATER_MODEL_DIR"] {
+            #expect(serve["Environment"]?.first { $0.hasPrefix(key + "=") } == worker["Environment"]?.first { $0.hasPrefix(key + "=") }, "\(key)")
+        }
+        // A WAL reader writes the -shm index beside prod and the cache.
+        let dataDir = UpdaterDefaults(environment: ["PEERTUBE_UPDATER_DATA_DIR": "/var/lib/peertube-updater"])
+        #expect(serve["ReadWritePaths"] == [(dataDir.prodDB as NSString).deletingLastPathComponent])
+        #expect(serve["WantedBy"] == ["multi-user.target"])
     }
 }
