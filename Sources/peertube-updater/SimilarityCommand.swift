@@ -8,8 +8,10 @@ struct SimilarityCommand: ParsableCommand {
         discussion: """
             Incremental (the default): computes videos with no cached list, refreshes the lists that a new video \
             now belongs in or that point at videos gone from prod, and drops sources gone from prod, so the \
-            result matches a full recompute. --reset recomputes everything. The cache is built in a side file \
-            and swapped in by one rename; the previous cache stays as <out>.prev. Prod is only read.
+            result matches a full recompute, and commits them into the live cache in one transaction (WAL: \
+            readers keep their snapshot until the commit). --reset recomputes everything in a side file, \
+            swapped in by one rename (the previous cache stays as <out>.prev), or committed into the live \
+            file while a reader such as `serve` holds it. Prod is only read.
             """
     )
 
