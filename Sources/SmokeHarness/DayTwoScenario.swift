@@ -184,6 +184,15 @@ public enum DayTwoScenario {
         let downAfter = try rows(of: downHost, in: layout.prodDB)
         checks.append(SmokeCheck("day_two_down_instance_kept", passed: downAfter == downBefore, value: .int(Int64(downAfter.count)),
                                  detail: "\(downHost) was down: its rows unchanged, due again next run"))
+        let downHealth = try await after.read { (db: Database) throws -> (since: Int64?, failures: Int)? in
+            guard try db.hasTable("instance_health") else { return nil }
+            return try Row.fetchOne(db, sql: "SELECT failing_since, consecutive_failures FROM instance_health WHERE host = ?", arguments: [downHost])
+                .map { ($0["failing_since"], $0["consecutive_failures"]) }
+        }
+        checks.append(SmokeCheck("day_two_down_instance_health_recorded",
+                                 passed: downHealth?.since != nil && downHealth?.failures == 1,
+                                 value: .int(Int64(downHealth?.failures ?? -1)),
+                                 detail: "prod's instance_health: \(downHost) failing since this run, 1 failed run (its videos leave prod only after the grace period)"))
 
         let result = Result(exitCode: outcome.exitCode, durationMs: outcome.durationMs, checks: checks, serving: servingResult)
         fixture.logger.info("smoke: day two: rc=\(result.exitCode) \(result.passed ? "PASS" : "FAIL: " + checks.filter { !$0.passed }.map(\.name).joined(separator: ", "))")

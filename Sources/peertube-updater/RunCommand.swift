@@ -72,6 +72,10 @@ struct RunCommand: AsyncParsableCommand {
     var refresh = false
     @Option(name: .customLong("refresh-budget"), parsing: .unconditional, help: "With --refresh: details requests per instance and run, at most.")
     var refreshBudget = RefreshPlan.Options().perHostBudget
+    @Option(name: .customLong("instance-grace-days"), parsing: .unconditional, help: ArgumentHelp(
+        "With --refresh: an instance unreachable for longer than this many days (at least 1) loses its videos from prod, the index and every list; one failed scan never deletes anything.",
+        valueName: "days"))
+    var instanceGraceDays = RefreshPlan.Options().instanceGraceDays
     @Flag(name: .customLong("resume-staging"), help: "Keep an existing staging DB and continue its crawl instead of starting afresh.")
     var resumeStaging = false
     @Flag(name: .customLong("skip-local-dead"), help: "Do not crawl instances whose prod health_status is set and not 'ok'.")
@@ -93,6 +97,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func validate() throws {
         if useSystemctl && skipSystemctl { throw ValidationError("--use-systemctl and --skip-systemctl exclude each other") }
+        guard instanceGraceDays >= 1 else { throw ValidationError("\(InstanceHealth.BadGracePeriod(days: instanceGraceDays))") }
         guard (0...1).contains(minReachedShare) else { throw ValidationError("--min-reached-share \(minReachedShare): must be in 0...1") }
         for (flag, value) in [("--nlist", nlist), ("--top-k", topK), ("--nprobe", nprobe), ("--refresh-budget", refreshBudget)] where value < 1 {
             throw ValidationError("\(flag) \(value): must be at least 1")
@@ -112,7 +117,7 @@ struct RunCommand: AsyncParsableCommand {
         options.indexMetaPath = indexMetaPath ?? defaults.indexMetaPath(forIndex: options.indexPath)
         options.similarityDB = similarityDB ?? defaults.similarityDB
         options.mergeRulesPath = mergeRules
-        options.refresh = refresh ? RefreshPlan.Options(perHostBudget: refreshBudget) : nil
+        options.refresh = refresh ? RefreshPlan.Options(perHostBudget: refreshBudget, instanceGraceDays: instanceGraceDays) : nil
         options.whitelistURL = whitelistURL ?? defaults.whitelistURL
         options.modelDirectory = model.directory
         options.crawl.maxInstances = maxInstances

@@ -14,7 +14,7 @@ struct RefreshDayTwoTests {
     func dayTwo() async throws {
         try await WorkerFixture.with { w in
             let result = try await DayTwoScenario.run(on: w.fixture)
-            #expect(result.checks.count == 10)
+            #expect(result.checks.count == 11)
             for check in result.checks { #expect(check.passed, "\(check.name): \(check.value) \(check.detail)") }
             #expect(result.serving.checks.count == 4)
             for check in result.serving.checks { #expect(check.passed, "\(check.name): \(check.value) \(check.detail)") }

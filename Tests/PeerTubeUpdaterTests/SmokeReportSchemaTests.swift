@@ -16,6 +16,12 @@ import Testing
             "integrity_ok": .bool(true), "pass": .bool(true), "no_temporary_files": .bool(true)])]),
         "day_two": .object(["rc": .int(0), "duration_ms": .int(9000), "pass": .bool(true),
                             "checks": .object(["day_two_new_title": .object(["pass": .bool(true), "value": .string("t")])])]),
+        "serving_during_update": .object([
+            "pass": .bool(true), "requests": .int(140), "during_update": .int(40), "failed": .int(0), "inconsistent": .int(0),
+            "rate_per_s": .int(25), "generations_seen": .array([.int(1), .int(2)]),
+            "latency_ms": .object(["during_update": .object(["p50": .double(12.5), "p99": .double(70)]),
+                                   "outside_update": .object(["p50": .double(9.1), "p99": .int(40)])]),
+            "checks": .object(["serving_zero_failed": .object(["pass": .bool(true), "value": .int(0)])])]),
         "metrics": .object(["before": .object([:]), "after": .null, "staging": .null]),
         "options": .object([:]),
     ])
@@ -31,6 +37,7 @@ import Testing
         #expect(SmokeReportSchema.problems(in: changed("failure_scenarios", .object(["skipped": .bool(true)]))) == [])
         #expect(SmokeReportSchema.problems(in: changed("day_two", .object(["skipped": .bool(true)]))) == [])
         #expect(SmokeReportSchema.problems(in: changed("day_two", .object(["ran": .bool(false)]))) == [])
+        #expect(SmokeReportSchema.problems(in: changed("serving_during_update", .object(["skipped": .bool(true)]))) == [])
     }
 
     @Test func driftIsNamedByKey() {
@@ -43,5 +50,14 @@ import Testing
         #expect(SmokeReportSchema.problems(in: changed("day_two", .object(["rc": .int(0), "duration_ms": .int(1), "pass": .string("yes"),
                                                                            "checks": .object([:])]))) == ["day_two.pass: string, expected boolean"])
         #expect(SmokeReportSchema.problems(in: changed("day_two", nil)) == ["day_two: missing"])
+        var serving = Self.conforming["serving_during_update"]!.members!
+        serving["failed"] = .string("0")
+        serving["latency_ms"] = .object(["during_update": .object(["p50": .double(1)])])
+        #expect(SmokeReportSchema.problems(in: changed("serving_during_update", .object(serving))) == [
+            "serving_during_update.failed: string, expected integer",
+            "serving_during_update.latency_ms.during_update.p99: missing",
+            "serving_during_update.latency_ms.outside_update.p50: missing",
+            "serving_during_update.latency_ms.outside_update.p99: missing",
+        ])
     }
 }

@@ -11,6 +11,8 @@ struct MergePlan {
     var steps: [Step]
     /// Staging lists videos gone upstream (`gone_videos`): they leave prod in the same transaction.
     var removesGoneVideos = false
+    /// Staging holds this run's instance health (a refresh): merged by `InstanceHealthMerge`.
+    var mergesInstanceHealth = false
 
     /// Validates `rules` against prod (schema `main`) and staging (attached as `stagingSchema`).
     init(rules: MergeRuleSet, db: Database, stagingSchema: String) throws {
@@ -18,6 +20,9 @@ struct MergePlan {
             MergeRuleError(source: rules.source, message: "table \(rule.table): \(message)")
         }
         steps = try rules.rules.map { rule in
+            guard rule.table != InstanceHealthMerge.table else {
+                throw fail(rule, "the updater merges each instance's health history itself; remove this rule")
+            }
             guard try db.hasTable(rule.table, in: "main") else { throw fail(rule, "missing in prod DB") }
             guard try db.hasTable(rule.table, in: stagingSchema) else { throw fail(rule, "missing in staging DB") }
             let prodColumns = try db.columnNames(of: rule.table, in: "main")
@@ -62,6 +67,7 @@ struct MergePlan {
             }
             removesGoneVideos = true
         }
+        mergesInstanceHealth = try db.hasTable(InstanceHealthMerge.table, in: stagingSchema)
     }
 
     /// `columns`: prod's columns, in prod order, that staging has too (the only ones merged);

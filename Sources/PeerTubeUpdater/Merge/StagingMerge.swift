@@ -67,8 +67,11 @@ public enum StagingMerge {
                         results.append(try apply(step, db: db))
                         try FaultPlan.reach(.mergeTable)
                     }
+                    current = nil
+                    if plan.mergesInstanceHealth {
+                        results.append(try InstanceHealthMerge.apply(db: db, stagingSchema: stagingAlias))
+                    }
                     if plan.removesGoneVideos {
-                        current = nil
                         try GoneVideos.remove(db: db, stagingSchema: stagingAlias, results: &results)
                     }
                     return .commit
@@ -76,7 +79,7 @@ public enum StagingMerge {
             } catch let error as DatabaseError {
                 // No current step: the transaction itself could not begin (another writer held prod
                 // past the busy timeout).
-                throw MergeFailure(table: current?.rule.table ?? (results.isEmpty ? "(begin transaction)" : "gone_videos"),
+                throw MergeFailure(table: current?.rule.table ?? (results.isEmpty ? "(begin transaction)" : "instance_health or gone_videos"),
                                    strategy: current?.rule.strategy,
                                    detail: error.message ?? "\(error.resultCode)",
                                    rolledBack: watch.commits == 0 && !db.isInsideTransaction)

@@ -13,6 +13,8 @@ public enum UpdaterWorker {
         public var merge: [TableMergeResult] = []
         /// With `--refresh`: what the refresh re-read and found gone.
         public var refresh: RefreshCrawl.Summary?
+        /// With `--refresh`: each instance's health, and those unreachable past the grace period.
+        public var instanceHealth: InstanceHealth.Summary?
         public var embeddings: EmbeddingStage.Result?
         public var ann: ANNMeta?
         public var similarity: SimilarityPrecompute.Result?
@@ -104,6 +106,8 @@ public enum UpdaterWorker {
             summary.refresh = try await WorkerLog.stage(.refreshCrawl, "budget \(plan.perHostBudget) per instance", logger: logger) {
                 try await RefreshCrawl.run(stagingPath: staging, prodPath: prod, client: client, crawl: crawl, plan: plan, logger: logger)
             }
+            summary.instanceHealth = try InstanceHealth.run(stagingPath: staging, prodPath: prod, now: summary.refresh?.readAt ?? CrawlStore.nowMs(),
+                                                            graceDays: plan.instanceGraceDays, logger: logger)
         }
         summary.embeddings = try WorkerLog.stage(.embeddingsBuild, "device=\(embedder.device.embeddingsMarker)", logger: logger) {
             try EmbeddingStage.run(dbPath: staging, embedder: embedder,

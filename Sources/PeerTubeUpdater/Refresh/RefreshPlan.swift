@@ -21,7 +21,13 @@ public struct RefreshPlan: Sendable {
                                     .init(maxAgeDays: 365, intervalDays: 14), .init(maxAgeDays: .infinity, intervalDays: 60)]
         /// Details requests per host and run, at most.
         public var perHostBudget = 2_000
-        public init(perHostBudget: Int = 2_000) { self.perHostBudget = perHostBudget }
+        /// An instance unreachable for longer than this many days (at least 1) loses its videos from
+        /// prod (`InstanceHealth`).
+        public var instanceGraceDays = 7.0
+        public init(perHostBudget: Int = 2_000, instanceGraceDays: Double = 7) {
+            self.perHostBudget = perHostBudget
+            self.instanceGraceDays = instanceGraceDays
+        }
     }
 
     /// One video to re-read, with the channel its row names (the mapping needs it).

@@ -107,8 +107,8 @@ public enum Schema {
 
     // MARK: - Embeddings and popularity
 
-    /// One sentence embedding per video. A rowid table on purpose: ANN ids are its rowids.
-    /// Staging only: videos a refresh found gone upstream (their details answered 404). The merge
+    /// Staging only: videos a refresh found gone upstream (their details answered 404, their channel
+    /// did, or their instance was unreachable past the grace period). The merge
     /// removes them, with their embeddings, from prod in its transaction.
     public static let goneVideosTable = """
         CREATE TABLE IF NOT EXISTS gone_videos (
@@ -120,6 +120,20 @@ public enum Schema {
         );
         """
 
+    /// Each instance's health across runs (`InstanceHealth`): in staging, this run's rows; in prod, the
+    /// history, updated by the merge.
+    public static let instanceHealthTable = """
+        CREATE TABLE IF NOT EXISTS instance_health (
+            host TEXT PRIMARY KEY,
+            last_ok_at INTEGER,
+            failing_since INTEGER,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            checked_at INTEGER NOT NULL,
+            last_error TEXT
+        );
+        """
+
+    /// One sentence embedding per video. A rowid table on purpose: ANN ids are its rowids.
     public static let videoEmbeddingsTable = """
         CREATE TABLE IF NOT EXISTS video_embeddings (
             video_id TEXT NOT NULL,
