@@ -97,6 +97,32 @@ import Testing
         #expect(try videos(prod, "down.example") == (2, 2))
     }
 
+    @Test("a failing instance is retried on a backoff: a day, then doubling, at most half the grace period")
+    func retryCadence() throws {
+        #expect((1...5).map { InstanceHealth.retryIntervalDays(consecutiveFailures: $0, graceDays: 7) } == [1, 2, 3.5, 3.5, 3.5])
+        #expect(InstanceHealth.retryIntervalDays(consecutiveFailures: 3, graceDays: 30) == 4)
+        let dir = try TempDir()
+        let prod = try makeProd(dir)
+        try DatabaseFile.open(prod, role: "test", access: .readWrite).write { db in
+            try db.execute(sql: Schema.instanceHealthTable)
+            try db.execute(sql: "INSERT INTO instance_health(host, failing_since, consecutive_failures, checked_at) VALUES ('down.example', ?, 3, ?)",
+                           arguments: [Self.start - 5 * Self.day, Self.start - Self.day])
+            try db.execute(sql: "INSERT INTO instance_health(host, last_ok_at, consecutive_failures, checked_at) VALUES ('up.example', ?, 0, ?)",
+                           arguments: [Self.start - Self.day, Self.start - Self.day])
+        }
+        let staging = dir.path("staging.db")
+        try makeDatabase(at: staging, prod: false).write { db in
+            for host in ["up.example", "down.example"] { try insertInstance(host, db) }
+        }
+        // 3 failed runs: the next try 3.5 days after the last, not 1.
+        #expect(try InstanceHealth.deferRetries(stagingPath: staging, prodPath: prod, now: Self.start, graceDays: 7) == ["down.example"])
+        let left = try DatabaseFile.open(staging, role: "test", access: .readOnly).read { try String.fetchAll($0, sql: "SELECT host FROM instances") }
+        #expect(left == ["up.example"])
+        try DatabaseFile.open(staging, role: "test", access: .readWrite).write { try insertInstance("down.example", $0) }
+        #expect(try InstanceHealth.deferRetries(stagingPath: staging, prodPath: prod, now: Self.start + 3 * Self.day, graceDays: 7) == [],
+                "due again 3.5 days (less the timer's slack) after the last try")
+    }
+
     @Test("a grace period under a day is refused before anything is written; a rules file cannot merge the history")
     func badInput() throws {
         let dir = try TempDir()

@@ -83,6 +83,13 @@ public enum UpdaterWorker {
         try await WorkerLog.stage(.instancesCrawl, "whitelist \(options.whitelistURL)", logger: logger) {
             _ = try await InstancesCrawl.run(stagingPath: staging, whitelistURL: options.whitelistURL, client: client, options: crawl, logger: logger)
         }
+        if let plan = options.refresh {
+            let waiting = try InstanceHealth.deferRetries(stagingPath: staging, prodPath: prod, now: CrawlStore.nowMs(),
+                                                          graceDays: plan.instanceGraceDays)
+            if !waiting.isEmpty {
+                logger.info("instance health: \(waiting.count) failing instance(s) not due for a retry this run (backoff): \(waiting.joined(separator: ", ").escapedForLog)")
+            }
+        }
         if options.skipLocalDead {
             try WorkerLog.stage(.skipLocalDead, logger: logger) {
                 let removed = try StagingDatabase.removeLocallyDeadHosts(stagingPath: staging, prodPath: prod)

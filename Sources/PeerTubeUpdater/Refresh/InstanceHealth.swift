@@ -12,7 +12,8 @@ import Logging
 /// (`instance_unreachable`), so the merge removes them with everything else, in its one transaction.
 /// An instance that answers again starts over; one failed scan never deletes anything (a grace
 /// period is at least a day, so it takes two failed runs a day apart); an instance not contacted this
-/// run keeps its history as it is.
+/// run keeps its history as it is. A failing instance is retried on a backoff (`deferRetries`), not
+/// asked again every run.
 public enum InstanceHealth {
     public struct Summary: Sendable, Equatable {
         public var answered = 0
@@ -55,6 +56,44 @@ public enum InstanceHealth {
     }
 
     static let columns = "host, last_ok_at, failing_since, consecutive_failures, checked_at, last_error"
+
+    // MARK: - Rescan cadence
+
+    /// Days a failing instance waits before it is tried again: one after its first failed run, then
+    /// doubling, at most half the grace period, so an outage is seen at least twice within it.
+    public static func retryIntervalDays(consecutiveFailures: Int, graceDays: Double) -> Double {
+        min(pow(2, Double(max(consecutiveFailures, 1) - 1)), max(1, graceDays / 2))
+    }
+
+    /// A daily timer does not fire at exactly 24-hour steps.
+    static let timerSlackMs: Int64 = 2 * 3_600_000
+
+    /// Takes out of this run's staging the failing instances not yet due for a retry (by prod's
+    /// history), so no crawl stage asks them; their history stays as it is. Returns them.
+    ///
+    /// - Throws: `StorageError` for an unusable file, `DatabaseError` when staging cannot be written.
+    public static func deferRetries(stagingPath: String, prodPath: String, now: Int64, graceDays: Double) throws -> [String] {
+        let staging = try DatabaseFile.open(stagingPath, role: "staging DB", access: .readWrite)
+        _ = try DatabaseFile.open(prodPath, role: "prod DB", access: .readOnly)
+        return try staging.withAttached(prodPath, as: "prod") { db in
+            guard try db.hasTable("instance_health", in: "prod") else { return [] }
+            var waiting: [String] = []
+            try db.inTransaction {
+                let failing = try Row.fetchAll(db, sql: """
+                    SELECT h.host, h.consecutive_failures, h.checked_at FROM prod.instance_health h
+                    JOIN main.instances s ON s.host = h.host WHERE h.failing_since IS NOT NULL ORDER BY h.host
+                    """)
+                for row in failing {
+                    let interval = retryIntervalDays(consecutiveFailures: row["consecutive_failures"], graceDays: graceDays)
+                    guard now - (row["checked_at"] as Int64) < Int64(interval * 86_400_000) - timerSlackMs else { continue }
+                    waiting.append(row["host"])
+                    try db.execute(sql: "DELETE FROM main.instances WHERE host = ?", arguments: [row["host"] as String])
+                }
+                return .commit
+            }
+            return waiting
+        }
+    }
 
     /// - Throws: `InstanceHealth.BadGracePeriod` for a grace period under a day, `StorageError` for an
     ///   unusable file, `DatabaseError` when staging cannot be written; prod is only read.
