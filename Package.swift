@@ -43,14 +43,22 @@ let package = Package(
             // FAISS pipelines, which are 5x slower unoptimised (15 vs 73 texts/s).
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
+        // How the package's HTTP servers are made (FlyingFox, without Nagle's delay).
+        .target(
+            name: "HTTPServing",
+            dependencies: [
+                .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "FlyingSocks", package: "FlyingFox"),
+            ]
+        ),
         // `serve`: the read API over prod, the similarity cache and the ANN index, switching to each
         // newly published generation without a restart.
         .target(
             name: "PeerTubeServe",
             dependencies: [
                 "PeerTubeUpdater",
+                "HTTPServing",
                 .product(name: "FlyingFox", package: "FlyingFox"),
-                .product(name: "FlyingSocks", package: "FlyingFox"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -63,6 +71,7 @@ let package = Package(
             name: "PeerTubeSimulator",
             dependencies: [
                 "PeerTubeUpdater",
+                "HTTPServing",
                 .product(name: "FlyingFox", package: "FlyingFox"),
                 .product(name: "FlyingSocks", package: "FlyingFox"),
             ]
@@ -73,6 +82,7 @@ let package = Package(
             name: "SmokeHarness",
             dependencies: [
                 "PeerTubeUpdater",
+                "HTTPServing",
                 "PeerTubeSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "FlyingFox", package: "FlyingFox"),

@@ -1,4 +1,5 @@
 import FlyingFox
+import HTTPServing
 import Foundation
 import PeerTubeUpdater
 
@@ -23,7 +24,7 @@ public final class WhitelistServer: Sendable {
         guard let log = FileHandle(forWritingAtPath: logPath) else { throw SmokeError("cannot write \(logPath)") }
         let name = "/" + (jsonPath as NSString).lastPathComponent
 
-        let server = HTTPServer(address: try .inet(ip4: "127.0.0.1", port: 0), timeout: 30, logger: .disabled)
+        let server = try HTTPServer.noDelay(ip4: "127.0.0.1", port: 0, timeout: 30)
         await server.appendRoute("*") { request in
             let path = request.target.path(percentEncoded: true)
             let found = request.method == .GET && path == name

@@ -1,4 +1,5 @@
 import FlyingFox
+import HTTPServing
 import FlyingSocks
 import Foundation
 import Synchronization
@@ -35,7 +36,7 @@ public final class SimulatedFederation: Sendable {
         self.api = api
         self.faults = faults
         hostFaults = faults.resolved()
-        server = HTTPServer(address: try .inet(ip4: "127.0.0.1", port: port), timeout: 60, logger: .disabled)
+        server = try HTTPServer.noDelay(ip4: "127.0.0.1", port: port, timeout: 60)
         if let logPath {
             if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
             logSink = FileHandle(forWritingAtPath: logPath)
