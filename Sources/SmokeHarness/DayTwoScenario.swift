@@ -6,8 +6,10 @@ import PeerTubeUpdater
 /// Day two: what changes upstream after a crawl reaches prod with `run --refresh`, and nothing else
 /// moves. On a fresh copy of the mini-prod the worker runs once (day one: index and similarity
 /// cache built); then 12 videos of one host and 5 of another are made due, and upstream one video's
-/// views and likes change, another's title is edited, a third is deleted, a whole channel of the
-/// first host is deleted, and the second host is down. The checks go into the report's `day_two` section.
+/// views and likes change, another's title is edited, three are deleted, a whole channel of the
+/// first host is deleted, and the second host is down. On day three the second host is back: it
+/// lost nothing, its due videos are read, its health history starts over. The checks go into the
+/// report's `day_two` section.
 ///
 /// The day-two run is also the update `serve` is loaded during (`ServingLoad`): its figures and
 /// checks go into the report's `serving_during_update` section.
@@ -62,8 +64,9 @@ public enum DayTwoScenario {
             return (due, downHost)
         }
         guard due.count == 12 else { throw SmokeError("day two: the mini-prod has \(due.count) embedded videos on one host, 12 needed") }
-        let (counted, edited, deleted): (String, String, String) = (due[0]["video_id"], due[1]["video_id"], due[2]["video_id"])
-        let deletedID: Int64 = due[2]["ann_id"]
+        let (counted, edited): (String, String) = (due[0]["video_id"], due[1]["video_id"])
+        let deletedVideos: [String] = due[2...4].map { $0["video_id"] }
+        let deletedIDs: [Int64] = due[2...4].map { $0["ann_id"] }
         // A channel of the first host with embedded videos, none of them due: deleted upstream.
         let dueIDs: [String] = due.map { $0["video_id"] }
         let goneChannel = try await prod.read { (db: Database) throws -> (id: String, name: String, host: String)? in
@@ -91,7 +94,7 @@ public enum DayTwoScenario {
         var corpus = fixture.federation.api.corpus
         let found = [corpus.editVideo(uuid: counted) { $0.views += 1_000; $0.likes += 50 },
                      corpus.editVideo(uuid: edited) { $0.name = newTitle },
-                     corpus.deleteVideo(uuid: deleted),
+                     deletedVideos.allSatisfy { corpus.deleteVideo(uuid: $0) },
                      corpus.deleteChannel(named: goneChannel.name, on: goneChannel.host)]
         guard found == [true, true, true, true] else { throw SmokeError("day two: the chosen videos are not in the simulated corpus") }
         let federation = try SimulatedFederation(api: SimAPI(corpus: corpus), logPath: try fixture.run.path("day-two-federation-http.log"))
@@ -133,7 +136,7 @@ public enum DayTwoScenario {
         var checks = [SmokeCheck("day_two_exit_zero", passed: outcome.exitCode == 0, value: .int(Int64(outcome.exitCode)),
                                  detail: outcome.errorLine ?? "")]
         let log = (try? String(contentsOfFile: layout.workerLog, encoding: .utf8)) ?? ""
-        let counts = "refresh: 11 re-read, 1 gone (404), 5 failed"
+        let counts = "refresh: 9 re-read, 3 gone (404), 5 failed"
         checks.append(SmokeCheck("day_two_refresh_counts", passed: log.contains("refresh: 17 of 17 due videos") && log.contains(counts),
                                  value: .string(log.split(separator: "\n").last { $0.contains("refresh: ") && $0.contains("re-read") }.map(String.init) ?? ""),
                                  detail: "expected 17 due and '\(counts)'"))
@@ -142,8 +145,10 @@ public enum DayTwoScenario {
         let (scored, title, remaining) = try after.read { db -> (Row?, String?, Int) in
             (try Row.fetchOne(db, sql: "SELECT views, likes, published_at, popularity FROM videos WHERE video_id = ?", arguments: [counted]),
              try String.fetchOne(db, sql: "SELECT title FROM videos WHERE video_id = ?", arguments: [edited]),
-             try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM videos WHERE video_id = ?1) + (SELECT count(*) FROM video_embeddings WHERE video_id = ?1)",
-                              arguments: [deleted]) ?? -1)
+             try deletedVideos.reduce(0) { total, deleted in
+                 total + (try Int.fetchOne(db, sql: "SELECT (SELECT count(*) FROM videos WHERE video_id = ?1) + (SELECT count(*) FROM video_embeddings WHERE video_id = ?1)",
+                                           arguments: [deleted]) ?? 1)
+             })
         }
         let views: Int? = scored?["views"], oldViews: Int? = due[0]["views"]
         var popularityOK = false
@@ -157,20 +162,21 @@ public enum DayTwoScenario {
         checks.append(SmokeCheck("day_two_new_title", passed: title == newTitle, value: title.map(JSONValue.string) ?? .null))
 
         let embeddingsAfter = try embeddings(layout.prodDB)
-        let others = embeddingsBefore.filter { $0.key != edited && $0.key != deleted && !goneChannelIDs.contains($0.value.rowid) }
+        let others = embeddingsBefore.filter { $0.key != edited && !deletedVideos.contains($0.key) && !goneChannelIDs.contains($0.value.rowid) }
         let changedOthers = others.filter { embeddingsAfter[$0.key] != $0.value }.count
         let editedChanged = embeddingsAfter[edited] != nil && embeddingsAfter[edited]?.blob != embeddingsBefore[edited]?.blob
             && embeddingsAfter[edited]?.rowid == embeddingsBefore[edited]?.rowid
         checks.append(SmokeCheck("day_two_only_edited_reembedded", passed: editedChanged && changedOthers == 0,
                                  value: .int(Int64(changedOthers)),
                                  detail: "the edited video's embedding changed in place (same rowid); value: other embeddings changed"))
-        checks.append(SmokeCheck("day_two_deleted_gone_from_prod", passed: remaining == 0, value: .int(Int64(remaining))))
-        let indexed = (try? FaissIndex.read(layout.indexPath).storedIDs.contains(deletedID)) ?? true
-        checks.append(SmokeCheck("day_two_deleted_gone_from_index", passed: !indexed, value: .bool(indexed)))
+        checks.append(SmokeCheck("day_two_deleted_gone_from_prod", passed: remaining == 0, value: .int(Int64(remaining)),
+                                 detail: "3 videos deleted upstream; value: their rows and embeddings left in prod"))
+        let indexed = (try? Set(FaissIndex.read(layout.indexPath).storedIDs).intersection(deletedIDs).count) ?? -1
+        checks.append(SmokeCheck("day_two_deleted_gone_from_index", passed: indexed == 0, value: .int(Int64(indexed))))
         let lists = try SimilarityQuality.cachedLists(cachePath: layout.similarityDB)
-        let naming = lists.filter { $0.key.videoID == deleted || $0.value.contains { $0.videoID == deleted } }.count
+        let naming = lists.filter { deletedVideos.contains($0.key.videoID) || $0.value.contains { deletedVideos.contains($0.videoID) } }.count
         checks.append(SmokeCheck("day_two_deleted_gone_from_lists", passed: naming == 0 && lists.keys.contains { $0.videoID == edited },
-                                 value: .int(Int64(naming)), detail: "lists naming the deleted video"))
+                                 value: .int(Int64(naming)), detail: "lists naming a deleted video"))
         let channelLeft = try await after.read { (db: Database) throws -> Int in
             try Int.fetchOne(db, sql: "SELECT count(*) FROM videos WHERE channel_id = ? AND instance_domain = ?",
                              arguments: [goneChannel.id, goneChannel.host]) ?? -1
@@ -194,10 +200,48 @@ public enum DayTwoScenario {
                                  value: .int(Int64(downHealth?.failures ?? -1)),
                                  detail: "prod's instance_health: \(downHost) failing since this run, 1 failed run (its videos leave prod only after the grace period)"))
 
+        checks.append(try await dayThree(fixture, layout: layout, rules: rules, corpus: corpus, downHost: downHost, rowsBefore: downBefore,
+                                         readLongAgo: longAgo))
+
         let result = Result(exitCode: outcome.exitCode, durationMs: outcome.durationMs, checks: checks, serving: servingResult)
         fixture.logger.info("smoke: day two: rc=\(result.exitCode) \(result.passed ? "PASS" : "FAIL: " + checks.filter { !$0.passed }.map(\.name).joined(separator: ", "))")
         fixture.logger.info("smoke: serving during update: \(servingResult.requests) requests (\(servingResult.duringUpdate) during), \(servingResult.failed) failed, \(servingResult.inconsistent) inconsistent, p50/p99 \(servingResult.latencyDuring.p50)/\(servingResult.latencyDuring.p99) ms during vs \(servingResult.latencyOutside.p50)/\(servingResult.latencyOutside.p99) ms outside, generations \(servingResult.generationsSeen)")
         return result
+    }
+
+    /// Day three, a day later: the host that was down answers again. It lost nothing, its due videos
+    /// are read now, and its health history starts over.
+    private static func dayThree(_ fixture: SmokeFixture, layout: WorkerLayout, rules: String, corpus: SimCorpus, downHost: String,
+                                 rowsBefore: [Row], readLongAgo: Int64) async throws -> SmokeCheck {
+        // The day passes for the host's history: a first failure is retried a day later.
+        try await DatabaseFile.open(layout.prodDB, role: "mini-prod DB", access: .readWrite).write { (db: Database) throws in
+            try db.execute(sql: """
+                UPDATE instance_health SET checked_at = checked_at - 86400000, failing_since = failing_since - 86400000 WHERE host = ?
+                """, arguments: [downHost])
+        }
+        let federation = try SimulatedFederation(api: SimAPI(corpus: corpus), logPath: try fixture.run.path("day-three-federation-http.log"))
+        let address = try await federation.start()
+        let outcome: WorkerProcess.Outcome
+        do {
+            outcome = try await fixture.worker.run(
+                fixture.workerArguments(layout, extra: ["--refresh", "--route", "*=\(address)", "--max-retries", "0"], mergeRules: rules),
+                layout: layout, logger: fixture.logger)
+        } catch {
+            await federation.stop()
+            throw error
+        }
+        await federation.stop()
+        let rowsAfter = try rows(of: downHost, in: layout.prodDB)
+        let stillUnread = rowsAfter.filter { ($0["last_checked_at"] as Int64? ?? 0) <= readLongAgo }.count
+        let health = try await DatabaseFile.open(layout.prodDB, role: "mini-prod DB", access: .readOnly).read { (db: Database) throws -> Row? in
+            try Row.fetchOne(db, sql: "SELECT * FROM instance_health WHERE host = ?", arguments: [downHost])
+        }
+        let healthy = health.map { ($0["failing_since"] as Int64?) == nil && $0["consecutive_failures"] as Int == 0 && ($0["last_ok_at"] as Int64?) != nil } ?? false
+        let keys = { (rows: [Row]) in Set(rows.map { $0["video_id"] as String }) }
+        return SmokeCheck("day_three_instance_back",
+                          passed: outcome.exitCode == 0 && keys(rowsAfter).isSuperset(of: keys(rowsBefore)) && stillUnread == 0 && healthy,
+                          value: .int(Int64(stillUnread)),
+                          detail: "\(downHost) answers again a day later: rc \(outcome.exitCode), \(rowsAfter.count) of its \(rowsBefore.count) videos kept, its due videos read (value: still unread), health history reset: \(healthy)")
     }
 
     /// A video of `channel` with an embedding.

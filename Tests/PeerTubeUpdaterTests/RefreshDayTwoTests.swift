@@ -5,7 +5,8 @@ import Testing
 
 extension Integration {
 /// Day two on the simulated federation (`DayTwoScenario`, which the Smoke suite also reports): counts
-/// changed, a title edited, a video deleted upstream, another host down; and `serve` loaded at a
+/// changed, a title edited, three videos and a channel deleted upstream, another host down (and back
+/// on day three); and `serve` loaded at a
 /// fixed rate while that update runs (`ServingLoad`: 0 failed requests, every answer the old or the
 /// new generation's).
 @Suite("Refresh day two", .serialized)
@@ -14,7 +15,7 @@ struct RefreshDayTwoTests {
     func dayTwo() async throws {
         try await WorkerFixture.with { w in
             let result = try await DayTwoScenario.run(on: w.fixture)
-            #expect(result.checks.count == 11)
+            #expect(result.checks.count == 12)
             for check in result.checks { #expect(check.passed, "\(check.name): \(check.value) \(check.detail)") }
             #expect(result.serving.checks.count == 4)
             for check in result.serving.checks { #expect(check.passed, "\(check.name): \(check.value) \(check.detail)") }
