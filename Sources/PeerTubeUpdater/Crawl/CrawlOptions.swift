@@ -17,8 +17,10 @@ public struct CrawlOptions: Sendable {
     /// Fetch `GET /api/v1/videos/{uuid}` for new videos: full description, tags, comment count.
     public var fetchDetails = true
     /// A refresh run: a channel whose video list answers 404 is gone upstream, and every video
-    /// `existingDB` holds of it is recorded in staging's `gone_videos` (the merge removes them).
-    public var recordGoneChannels = false
+    /// `existingDB` holds of it is recorded in staging's `gone_videos` (the merge removes them); a
+    /// video of `existingDB` that a complete listing of its channel leaves out is recorded in
+    /// staging's `listing_missing` (the refresh re-reads it first: only a 404 removes it).
+    public var refreshRun = false
     /// Channels stage with `--all`: recount every channel, not just those with no count.
     public var recountAll = false
     /// Items per list request (PeerTube allows up to 100; the reference crawler uses 50).
@@ -37,6 +39,8 @@ public struct CrawlSummary: Sendable, Equatable {
     public var channelsFailed = 0
     public var videos = 0
     public var pages = 0
+    /// Refresh runs: known videos that complete channel listings left out (`listing_missing`).
+    public var missingFromListings = 0
     public var requests = 0
     public var elapsedMs = 0
 

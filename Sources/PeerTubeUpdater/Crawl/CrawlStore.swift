@@ -252,6 +252,36 @@ struct CrawlStore: Sendable {
     }
 
     /// A channel gone upstream: every video `existing` (prod) holds of it, recorded as gone. Returns how many.
+    /// Records the videos `existing` holds of `channel` that its complete listing (`listed`) left out,
+    /// in staging's `listing_missing`; returns how many. They are re-read first by the refresh: a
+    /// listing can skip a video while another is deleted between its pages, so only their details'
+    /// 404 removes them.
+    func storeMissingFromListing(_ channel: ChannelRecord, listed: Set<String>, videosIn existing: some DatabaseReader, at now: Int64) throws -> Int {
+        let known = try existing.read { db in
+            try String.fetchAll(db, sql: "SELECT video_id FROM videos WHERE channel_id = ? AND instance_domain = ? AND invalid_reason IS NULL",
+                                arguments: [channel.channelID, channel.instanceDomain])
+        }
+        let missing = known.filter { !listed.contains($0) }
+        guard !missing.isEmpty else { return 0 }
+        try db.write { db in
+            try db.execute(sql: Schema.listingMissingTable)
+            let insert = try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO listing_missing(video_id, instance_domain, channel_id, detected_at) VALUES (?, ?, ?, ?)
+                """)
+            for id in missing { try insert.execute(arguments: [id, channel.instanceDomain, channel.channelID, now]) }
+        }
+        return missing.count
+    }
+
+    /// What `storeMissingFromListing` recorded this run.
+    func missingFromListings() throws -> [(videoID: String, host: String)] {
+        try db.read { db in
+            guard try db.hasTable("listing_missing") else { return [] }
+            return try Row.fetchAll(db, sql: "SELECT video_id, instance_domain FROM listing_missing ORDER BY instance_domain, video_id")
+                .map { ($0[0], $0[1]) }
+        }
+    }
+
     func storeGoneChannel(_ channel: ChannelRecord, videosIn existing: some DatabaseReader, at now: Int64) throws -> Int {
         let ids = try existing.read { db in
             try String.fetchAll(db, sql: "SELECT video_id FROM videos WHERE channel_id = ? AND instance_domain = ?",

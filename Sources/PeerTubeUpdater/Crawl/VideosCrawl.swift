@@ -43,7 +43,7 @@ public enum VideosCrawl {
                 problems.note(.failedChannels, on: channel.instanceDomain, fetchError.description)
                 logger.warning("videos: \(channel.channelName ?? channel.channelID)@\(channel.instanceDomain) failed: \(fetchError)")
                 try? store.markChannel(channel, error: fetchError, source: "videos")
-                if options.recordGoneChannels, case .http(404) = fetchError.kind, let existing,
+                if options.refreshRun, case .http(404) = fetchError.kind, let existing,
                    let gone = try? store.storeGoneChannel(channel, videosIn: existing, at: CrawlStore.nowMs()) {
                     logger.warning("videos: \(channel.channelName ?? channel.channelID)@\(channel.instanceDomain) answers 404: gone upstream, its \(gone) known video(s) recorded as gone")
                 }
@@ -58,6 +58,9 @@ public enum VideosCrawl {
         summary.hosts = hosts.count
         let rate = Double(summary.requests) / max(Double(summary.elapsedMs) / 1000, 1e-3)
         logger.info("videos: \(summary.videos) new videos from \(summary.channels)/\(work.count) channels (\(summary.channelsFailed) failed), \(summary.pages) pages, \(summary.requests) requests (\(String(format: "%.1f", rate)) req/s) in \(summary.elapsedMs)ms")
+        if summary.missingFromListings > 0 {
+            logger.info("videos: \(summary.missingFromListings) known video(s) missing from their channel's complete listing: re-read first by the refresh")
+        }
         return summary
     }
 
@@ -94,6 +97,8 @@ private struct ChannelVideos: Sendable {
         guard let slug = channel.channelName else { throw FetchError(.invalidURL, "channel \(channel.channelID) has no slug") }
         let host = channel.instanceDomain
         let handle = slug.urlPathSegment
+        let wholeListing = start == 0 && options.refreshRun && existing != nil
+        var listed = Set<String>()  // every id the channel's listing named, refused items too
         var start = start
         var fullPages = 0
         var pagesFetched = 0
@@ -105,6 +110,7 @@ private struct ChannelVideos: Sendable {
             }
             let total = page.json["total"]?.int
             if start == 0, let total, total >= 0 { try store.setVideosCount(channel, count: total) }
+            if wholeListing { listed.formUnion(items.compactMap(PeerTubeMapping.videoID)) }
             let (valid, refusals) = PayloadCheck.partition(items) { PayloadCheck.problem(inVideo: $0) }
             problems.note(.refusedItems, on: host, count: refusals.count, "videos of \(slug) at start=\(start): \(refusals[0])")
             var seen = Set<String>()
@@ -124,10 +130,17 @@ private struct ChannelVideos: Sendable {
                 $0.videos += rows.count
                 $0.pages += 1
             }
+            if items.count < options.pageSize || (total.map { Int64(next) >= $0 } ?? false) {
+                // The listing was read to its end in this run: a known video it left out may be gone.
+                if wholeListing, let existing {
+                    let missing = try store.storeMissingFromListing(channel, listed: listed, videosIn: existing, at: CrawlStore.nowMs())
+                    if missing > 0 { tally.update { $0.missingFromListings += missing } }
+                }
+                return
+            }
             let allKnown = options.newOnly && !ids.isEmpty && known.count >= ids.count
             fullPages = allKnown ? fullPages + 1 : 0
             if options.stopAfterFullPages > 0 && fullPages >= options.stopAfterFullPages { return }
-            if items.count < options.pageSize || (total.map { Int64(next) >= $0 } ?? false) { return }
             if options.maxVideosPages > 0 && pagesFetched >= options.maxVideosPages { return }
             start = next
         }

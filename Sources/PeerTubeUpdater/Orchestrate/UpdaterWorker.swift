@@ -77,7 +77,7 @@ public enum UpdaterWorker {
         var crawl = options.crawl
         crawl.resume = resuming
         crawl.existingDB = prod
-        crawl.recordGoneChannels = options.refresh != nil
+        crawl.refreshRun = options.refresh != nil
         let client = PoliteHTTPClient(options: options.http)
         defer { client.shutdown() }
         try await WorkerLog.stage(.instancesCrawl, "whitelist \(options.whitelistURL)", logger: logger) {

@@ -38,15 +38,16 @@ public enum RefreshCrawl {
         let run = try StageRun(stagingPath: stagingPath, client: client, options: crawl)
         let prod = try DatabaseFile.open(prodPath, role: "prod DB", access: .readOnly)
         let now = CrawlStore.nowMs()
+        let missing = try run.store.missingFromListings()
         let plan = try await prod.read { (db: Database) throws -> RefreshPlan in
             try DatabaseFile.requireTables(["videos"], in: db, role: "prod DB", path: prodPath)
-            return try RefreshPlan.make(db, hosts: run.hosts, now: now, options: options)
+            return try RefreshPlan.make(db, hosts: run.hosts, now: now, options: options, first: missing)
         }
         var summary = Summary()
         summary.readAt = now
         summary.due = plan.dueByHost.values.reduce(0, +)
         summary.selected = plan.targets.count
-        logger.info("refresh: \(plan.targets.count) of \(summary.due) due videos on \(plan.dueByHost.count) of \(run.hosts.count) instances (budget \(options.perHostBudget) per instance)")
+        logger.info("refresh: \(plan.targets.count) of \(summary.due) due videos on \(plan.dueByHost.count) of \(run.hosts.count) instances (budget \(options.perHostBudget) per instance)\(missing.isEmpty ? "" : "; \(missing.count) missing from their channel's listing go first")")
 
         let readings = Mutex<(videos: [VideoRecord], gone: [CrawlStore.GoneVideo], failed: Int)>(([], [], 0))
         let problems = HostProblems()

@@ -42,10 +42,12 @@ public struct RefreshPlan: Sendable {
     public var dueByHost: [String: Int]
 
     /// The plan for `hosts` at `now` (Unix ms), from prod (schema `main` of `db`). Videos marked
-    /// invalid stay out.
+    /// invalid stay out. `first` (video id, host) are due whatever their tier says, before any other:
+    /// the videos a complete channel listing left out.
     ///
     /// - Throws: `DatabaseError` when prod's `videos` cannot be read.
-    public static func make(_ db: Database, hosts: [String], now: Int64, options: Options = .init()) throws -> RefreshPlan {
+    public static func make(_ db: Database, hosts: [String], now: Int64, options: Options = .init(),
+                            first: [(videoID: String, host: String)] = []) throws -> RefreshPlan {
         guard !hosts.isEmpty, options.perHostBudget > 0, !options.tiers.isEmpty else { return RefreshPlan(targets: [], dueByHost: [:]) }
         let day = 86_400_000.0
         // Interval (ms) of each video's tier, from its age (published_at, else when it was first seen).
@@ -58,10 +60,12 @@ public struct RefreshPlan: Sendable {
         interval += " ELSE ? END"
         arguments.append(options.tiers.last!.intervalDays * day)
         let hostList = Array(repeating: "?", count: hosts.count).joined(separator: ", ")
+        let firstJSON = String(decoding: try JSONSerialization.data(withJSONObject: first.map { [$0.videoID, $0.host] }), as: UTF8.self)
         let rows = try Row.fetchAll(db, sql: """
             WITH due AS (
                 SELECT video_id, instance_domain, channel_id, channel_url,
-                       (? - last_checked_at) / (\(interval)) AS overdue
+                       CASE WHEN (video_id, instance_domain) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?)) THEN 1e300
+                            ELSE (? - last_checked_at) / (\(interval)) END AS overdue
                 FROM videos
                 WHERE instance_domain IN (\(hostList)) AND invalid_reason IS NULL AND channel_id IS NOT NULL
             ), ranked AS (
@@ -70,7 +74,7 @@ public struct RefreshPlan: Sendable {
                 FROM due WHERE overdue >= 1
             )
             SELECT * FROM ranked WHERE place <= ? ORDER BY place, instance_domain
-            """, arguments: StatementArguments([now] + arguments + hosts + [options.perHostBudget]))
+            """, arguments: StatementArguments([firstJSON, now] + arguments + hosts + [options.perHostBudget]))
         var dueByHost: [String: Int] = [:]
         let targets = rows.map { row -> Target in
             let host: String = row["instance_domain"]

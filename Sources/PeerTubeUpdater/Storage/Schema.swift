@@ -120,6 +120,19 @@ public enum Schema {
         );
         """
 
+    /// Staging only: known videos that a complete listing of their channel left out this run
+    /// (`VideosCrawl` in a refresh run). The refresh re-reads them before any other; a 404 then
+    /// makes them gone.
+    public static let listingMissingTable = """
+        CREATE TABLE IF NOT EXISTS listing_missing (
+            video_id TEXT NOT NULL,
+            instance_domain TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            detected_at INTEGER NOT NULL,
+            PRIMARY KEY (video_id, instance_domain)
+        );
+        """
+
     /// Each instance's health across runs (`InstanceHealth`): in staging, this run's rows; in prod, the
     /// history, updated by the merge.
     public static let instanceHealthTable = """
