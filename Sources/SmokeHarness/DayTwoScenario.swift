@@ -124,10 +124,10 @@ public enum DayTwoScenario {
             let newGeneration = await serving.awaitNewGeneration(after: oldGeneration)
             let new = await serving.answers(urls)
             try await serving.load(urls, duringUpdate: false, seconds: 2) {}
-            serving.stop()
+            await serving.stop()
             servingResult = serving.result(old: old, new: new, switched: newGeneration != nil)
         } catch {
-            serving.stop()
+            await serving.stop()
             await federation.stop()
             throw error
         }

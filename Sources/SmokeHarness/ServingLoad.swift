@@ -60,7 +60,7 @@ public final class ServingLoad: Sendable {
     /// Starts `serve` on a free loopback port over `layout`, and waits until it listens.
     ///
     /// - Throws: `SmokeError` when it does not start or exits before listening.
-    public static func start(binary: String, layout: WorkerLayout, modelDirectory: String, ratePerSecond: Int = 25) async throws -> ServingLoad {
+    public static func start(binary: String, layout: WorkerLayout, modelDirectory: String, ratePerSecond: Int = 20) async throws -> ServingLoad {
         let logPath = layout.folder + "/serve.log"
         FileManager.default.createFile(atPath: logPath, contents: nil)
         guard let log = FileHandle(forWritingAtPath: logPath) else { throw SmokeError("cannot write \(logPath)") }
@@ -96,10 +96,14 @@ public final class ServingLoad: Sendable {
         self.ratePerSecond = ratePerSecond
     }
 
-    /// Ends `serve` with SIGTERM (as `systemctl stop` does) and waits for it.
-    public func stop() {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+    /// Ends `serve` with SIGTERM (as `systemctl stop` does) and waits for it, without blocking a
+    /// thread of the test runner's small pool (the in-process simulator shares it). The client's idle
+    /// connections are closed first, so serve has nothing in flight to finish.
+    public func stop() async {
+        session.invalidateAndCancel()
+        guard process.isRunning else { return }
+        process.terminate()
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
     }
 
     /// The URLs the load cycles through: each video's `/similar` and details, each text's search, `/healthz`.
