@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PeerTubeUpdater
 import Synchronization
 
@@ -20,12 +21,14 @@ public struct ReadAPI: Sendable {
     let options: ServeOptions
     let watcher: GenerationWatcher
     let embedder: QueryEmbedder?
+    let logger: Logger
     let startedAt = Date()
 
-    public init(options: ServeOptions, watcher: GenerationWatcher, embedder: QueryEmbedder?) {
+    public init(options: ServeOptions, watcher: GenerationWatcher, embedder: QueryEmbedder?, logger: Logger) {
         self.options = options
         self.watcher = watcher
         self.embedder = embedder
+        self.logger = logger
     }
 
     /// `path` percent-encoded, as the request line has it; `query` decoded.
@@ -65,7 +68,9 @@ public struct ReadAPI: Sendable {
         } catch let error as BadRequest {
             return problem(400, error.message, generation)
         } catch {
-            return problem(500, "\(error)", generation)
+            // The detail stays in the log: errors name files, which a client has no business seeing.
+            logger.error("serve: \(method) \(path.escapedForLog) failed on generation \(generation.sequence): \(String(describing: error).escapedForLog)")
+            return problem(500, "the answer failed; serve's log says why", generation)
         }
     }
 
@@ -162,8 +167,8 @@ public final class QueryEmbedder: Sendable {
     private let embedder: Mutex<SentenceEmbedder>
 
     /// - Throws: `ModelError` for a missing or invalid model.
-    public init(modelDirectory: String) throws {
-        embedder = Mutex(try SentenceEmbedder(modelDirectory: modelDirectory, device: .cpu))
+    public init(modelDirectory: String, threads: Int? = nil) throws {
+        embedder = Mutex(try SentenceEmbedder(modelDirectory: modelDirectory, device: .cpu, threads: threads))
     }
 
     func embed(_ text: String) -> [Float] {

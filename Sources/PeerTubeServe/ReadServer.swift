@@ -29,8 +29,8 @@ public final class ReadServer: Sendable {
             }
         }
         watcher = try GenerationWatcher(options: options, logger: logger)
-        let embedder = try options.modelDirectory.map(QueryEmbedder.init(modelDirectory:))
-        api = ReadAPI(options: options, watcher: watcher, embedder: embedder)
+        let embedder = try options.modelDirectory.map { try QueryEmbedder(modelDirectory: $0, threads: options.modelThreads) }
+        api = ReadAPI(options: options, watcher: watcher, embedder: embedder, logger: logger)
         server = try HTTPServer.noDelay(ip4: options.address, port: options.port, timeout: 30)
         self.logger = logger
     }

@@ -10,6 +10,8 @@ public struct ServeOptions: Sendable {
     public var cachePath: String
     /// The embedding model for `/search/similar`; nil: that endpoint answers 503 and the rest serve.
     public var modelDirectory: String?
+    /// Cores a text search's forward pass uses at most (nil: all).
+    public var modelThreads: Int?
     /// Loopback by default; a public address is the operator's choice (behind a reverse proxy).
     public var address = "127.0.0.1"
     /// 0: any free port (tests); the chosen one is logged and returned by `ReadServer.start`.

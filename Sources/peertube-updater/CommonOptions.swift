@@ -61,6 +61,13 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("model-dir"), help: ArgumentHelp("The model folder (installed by `make model`). Default: $PEERTUBE_UPDATER_MODEL_DIR or models/all-MiniLM-L6-v2.", valueName: "path"))
     var modelDir: String?
 
+    @Option(name: .customLong("threads"), help: ArgumentHelp("Cores the model's forward passes use at most. Default: all.", valueName: "n"))
+    var threads: Int?
+
     /// The flag, else the environment, else the default folder.
     var directory: String { ModelFiles.resolveDirectory(modelDir) }
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads \(threads): must be at least 1") }
+    }
 }

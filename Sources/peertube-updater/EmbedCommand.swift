@@ -42,7 +42,7 @@ struct EmbedCommand: ParsableCommand {
     func run() throws {
         let logger = try log.makeLogger("embed")
         let embedder = try SentenceEmbedder(modelDirectory: model.directory,
-                                            device: device.resolved(default: .cpu))
+                                            device: device.resolved(default: .cpu), threads: model.threads)
         if let db {
             _ = try EmbeddingStage.run(dbPath: db, embedder: embedder,
                                        options: .init(batchSize: batchSize, force: force), logger: logger)

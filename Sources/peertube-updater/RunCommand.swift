@@ -120,6 +120,7 @@ struct RunCommand: AsyncParsableCommand {
         options.refresh = refresh ? RefreshPlan.Options(perHostBudget: refreshBudget, instanceGraceDays: instanceGraceDays) : nil
         options.whitelistURL = whitelistURL ?? defaults.whitelistURL
         options.modelDirectory = model.directory
+        options.embeddingThreads = model.threads
         options.crawl.maxInstances = maxInstances
         options.crawl.maxChannels = maxChannels
         options.crawl.maxVideosPages = maxVideosPages

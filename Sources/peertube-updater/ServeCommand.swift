@@ -58,6 +58,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.maxCount = maxCount
         options.defaultCount = min(options.defaultCount, maxCount)
         options.nprobe = nprobe
+        options.modelThreads = model.threads
         let server = try ReadServer(options: options, logger: logger)
         // SIGTERM (systemctl stop) and SIGINT end serving; requests in flight finish first.
         let stopping = Task {

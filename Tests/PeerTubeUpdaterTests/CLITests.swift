@@ -34,6 +34,20 @@ extension Integration {
         #expect(try fingerprints(fixture.prod) == before)
     }
 
+    @Test func serveRefusesAMissingProdACorruptOneAndBadFlags() throws {
+        let dir = try TempDir()
+        let corrupt = dir.path("corrupt.db")
+        try Data("this is not sqlite, just text long enough to look like a header".utf8).write(to: URL(fileURLWithPath: corrupt))
+        expectCleanFailure(try runUpdater(["serve", "--prod-db", dir.path("none.db"), "--no-text-search", "--port", "0"]),
+                           mentioning: "prod DB not found: \(dir.path("none.db"))")
+        expectCleanFailure(try runUpdater(["serve", "--prod-db", corrupt, "--no-text-search", "--port", "0"]),
+                           mentioning: "prod DB \(corrupt) is not a usable SQLite database")
+        let threads = try runUpdater(["serve", "--threads", "0"])
+        #expect(threads.status != 0 && threads.stderr.contains("--threads 0: must be at least 1"), "\(threads.stderr)")
+        let count = try runUpdater(["serve", "--max-count", "0"])
+        #expect(count.status != 0 && count.stderr.contains("--max-count"), "\(count.stderr)")
+    }
+
     /// Whitelist entries are quoted in log lines and errors: a newline cannot forge a line, an escape
     /// sequence cannot reach the terminal, on stdout and in the log file alike.
     @Test func textFromInputFilesIsEscapedInLogsAndErrors() throws {

@@ -42,6 +42,15 @@ import Testing
         #expect(worstDiff <= 2e-4, "worst max |diff| \(worstDiff)")
     }
 
+    /// `--threads 1`: one forward pass at a time, the same vectors as one per core.
+    @Test func aThreadCapDoesNotChangeVectors() throws {
+        let capped = try SentenceEmbedder(modelDirectory: InstalledModel.directory, device: .cpu, threads: 1)
+        let sample = Array(Self.texts.prefix(24))
+        for (one, all) in zip(capped.embed(sample), try InstalledModel.embedder.get().embed(sample)) {
+            #expect(zip(one, all).allSatisfy { abs($0 - $1) < 1e-5 })
+        }
+    }
+
     @Test func batchingDoesNotChangeVectors() throws {
         let embedder = try InstalledModel.embedder.get()
         let sample = Array(Self.texts.prefix(12))

@@ -33,6 +33,8 @@ public struct WorkerOptions: Sendable {
     public var similarityTopK = SimilarityPrecompute.Options().topK
     public var similarityNprobe = SimilarityPrecompute.Options().nprobe
     public var embeddingBatchSize = EmbeddingStage.Options().batchSize
+    /// Cores the model's forward passes use at most (nil: all).
+    public var embeddingThreads: Int?
 
     public var service = ServiceControl.Settings()
 
