@@ -42,6 +42,19 @@ import Testing
         #expect(worstDiff <= 2e-4, "worst max |diff| \(worstDiff)")
     }
 
+    /// The softmax's eight-lane exp against glibc's expf, over the range attention scores take.
+    @Test func theVectorExpMatchesExpf() {
+        var worst: Float = 0
+        for i in stride(from: -90_000, through: 10_000, by: 8) {
+            let x = SIMD8<Float>((0..<8).map { Float(i + $0) / 1000 })
+            let got = MiniLMEncoder.exp8(x)
+            for lane in 0..<8 where expf(x[lane]) > Float.leastNormalMagnitude {
+                worst = max(worst, abs(got[lane] - expf(x[lane])) / expf(x[lane]))
+            }
+        }
+        #expect(worst < 1e-6, "worst relative error \(worst)")
+    }
+
     /// `--threads 1`: one forward pass at a time, the same vectors as one per core.
     @Test func aThreadCapDoesNotChangeVectors() throws {
         let capped = try SentenceEmbedder(modelDirectory: InstalledModel.directory, device: .cpu, threads: 1)
