@@ -98,30 +98,18 @@ public enum SimilarityPrecompute {
             var progress = ProgressLine(label: "similarity", total: plan.new.count, unit: "videos")
             // New videos first: their candidate lists tell which old lists they now belong in.
             var touched: [Int: Float] = [:]  // old candidate → best exact score of a new video against it
-            var offers: [Int: [ExactSearch.Hit]] = [:]  // old candidate → the new videos and their exact scores
             try search.pipelined(Self.batches(plan.new, size: options.batchSize)) { lists in
                 try writer.write(lists, db: db)
                 try FaultPlan.reach(.similarityBatch)
                 for list in lists {
-                    for candidate in list.candidates {
-                        touched[candidate.index] = max(touched[candidate.index] ?? -.infinity, candidate.score)
-                        offers[candidate.index, default: []].append(ExactSearch.Hit(index: list.source, score: candidate.score))
-                    }
+                    for candidate in list.candidates { touched[candidate.index] = max(touched[candidate.index] ?? -.infinity, candidate.score) }
                 }
                 progress.advance(by: lists.count, logger: logger)
             }
-            // A full old list that only new videos change is merged: its cached neighbours (exact
-            // scores) and the new videos that scored against it, best k kept, with no search. Stale
-            // lists (a neighbour gone or re-embedded) and short ones are searched again.
-            let touchedLists = plan.listsToRefresh(touchedBy: touched, topK: options.topK)
-            let merged = touchedLists.filter { !plan.stale.contains($0) && (plan.floor[$0]?.count ?? 0) >= options.topK }.sorted()
-            let searched = touchedLists.subtracting(merged).union(plan.stale).sorted()
-            try search.pipelined(Self.batches(searched, size: options.batchSize)) { try writer.write($0, db: db) }
-            for batch in Self.batches(merged, size: options.batchSize) {
-                try writer.write(try CachedListMerge.merge(batch, offers: offers, embeddings: embeddings, topK: options.topK, db: db), db: db)
-            }
+            let refresh = plan.listsToRefresh(touchedBy: touched, topK: options.topK).union(plan.stale).sorted()
+            try search.pipelined(Self.batches(refresh, size: options.batchSize)) { try writer.write($0, db: db) }
             result.newSources = plan.new.count
-            result.refreshedSources = searched.count + merged.count
+            result.refreshedSources = refresh.count
             try inputs.store(in: db, computedAt: computedAt)
         }
 
@@ -211,34 +199,6 @@ public enum SimilarityPrecompute {
 
     static func batches(_ items: [Int], size: Int) -> [[Int]] {
         stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min($0 + size, items.count)]) }
-    }
-
-    /// Old lists that only new videos change, updated without a search: each keeps the best k of its
-    /// cached neighbours (their exact scores are stored) and the new videos whose candidates named it
-    /// (exact scores too, and symmetric). The same index decided both sides, so the result is what a
-    /// search would give, bar a new video the old one's probes reach but whose own probes miss it.
-    enum CachedListMerge {
-        static func merge(_ sources: [Int], offers: [Int: [ExactSearch.Hit]], embeddings: EmbeddingSet, topK: Int,
-                          db: Database) throws -> [NeighbourSearch.List] {
-            let cached = try db.cachedStatement(sql: """
-                SELECT similar_video_id, similar_instance_domain, score FROM main.similarity_items
-                WHERE source_video_id = ? AND source_instance_domain = ? ORDER BY rank
-                """)
-            return try sources.map { source in
-                let key = embeddings.keys[source]
-                var best: [Int: Float] = [:]
-                for row in try Row.fetchAll(cached, arguments: [key.videoID, key.host]) {
-                    guard let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] else { continue }
-                    best[position] = Float(row[2] as Double? ?? -1)
-                }
-                for offer in offers[source] ?? [] where offer.index != source {
-                    best[offer.index] = max(best[offer.index] ?? -.infinity, offer.score)
-                }
-                let hits = best.map { ExactSearch.Hit(index: $0.key, score: $0.value) }
-                    .sorted { $0.score != $1.score ? $0.score > $1.score : embeddings.rowids[$0.index] < embeddings.rowids[$1.index] }
-                return NeighbourSearch.List(source: source, hits: Array(hits.prefix(topK)), candidates: [])
-            }
-        }
     }
 
     /// Which sources to compute, from what the cache (schema main, prod attached) already holds.
