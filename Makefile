@@ -50,9 +50,13 @@ build: deps
 	$(SWIFT) build
 
 # The Smoke suite runs in CPU mode here (CI has no GPU); SMOKE_ARGS adds flags.
+# The rate-limit suite runs alone after the rest: it bounds a crawl's wall time, and its simulator
+# shares the test process, so beside the smoke fixtures' worker runs it measured the machine's load
+# (57 s against a 41.6 s bound, once in four runs), not the pacer.
 test: deps model
 	$(SWIFT) build --build-tests
-	$(BLAS_CORE) SMOKE_ARGS="--cpu $(SMOKE_ARGS)" $(SWIFT) test --skip-build
+	$(BLAS_CORE) SMOKE_ARGS="--cpu $(SMOKE_ARGS)" $(SWIFT) test --skip-build --skip RateLimitTests
+	$(BLAS_CORE) $(SWIFT) test --skip-build --filter RateLimitTests
 
 # The long SIGKILL sweep: the worker killed at 52 points over every stage, then run again.
 test-crash: deps model

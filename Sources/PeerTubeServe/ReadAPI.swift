@@ -7,8 +7,8 @@ import Synchronization
 /// status and JSON body out, every value from one `ServedGeneration`.
 ///
 /// Request values reach SQLite only as bound arguments, after checks: a host must be shaped as prod
-/// stores host names (at most 253 letters, digits, `-` or `.`), an id at most 100 letters, digits, `-` or `_`, a count 1…`maxCount`,
-/// a search text 1…`maxTextLength` characters. Nothing from a request names a file. Every answer
+/// stores host names (at most 253 letters, digits, `-` or `.`), an id at most 100 letters, digits,
+/// `-` or `_`, a count 1…`maxCount`, a search text 1…`maxTextLength` characters. Nothing from a request names a file. Every answer
 /// does bounded work: one indexed lookup per video, one index search per text.
 public struct ReadAPI: Sendable {
     public struct Response: Sendable {

@@ -1,8 +1,8 @@
 import Foundation
 import PeerTubeUpdater
 
-/// What `serve` reads and how it answers. Paths default as the worker's (`UpdaterDefaults`), so a
-/// service started beside the timer reads what the worker publishes.
+/// What `serve` reads and how it answers. The CLI defaults the paths as the worker's
+/// (`UpdaterDefaults`), so a service started beside the timer reads what the worker publishes.
 public struct ServeOptions: Sendable {
     public var prodPath: String
     public var indexPath: String
@@ -32,11 +32,5 @@ public struct ServeOptions: Sendable {
         self.metaPath = metaPath
         self.cachePath = cachePath
         self.modelDirectory = modelDirectory
-    }
-
-    /// The worker's default paths (environment variables honoured).
-    public static func defaults(_ defaults: UpdaterDefaults = UpdaterDefaults(), modelDirectory: String?) -> ServeOptions {
-        ServeOptions(prodPath: defaults.prodDB, indexPath: defaults.indexPath, metaPath: defaults.indexMetaPath(),
-                     cachePath: defaults.similarityDB, modelDirectory: modelDirectory)
     }
 }

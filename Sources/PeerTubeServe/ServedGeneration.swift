@@ -31,14 +31,12 @@ public enum ServeError: Error, CustomStringConvertible, Equatable {
 public final class ServedGeneration: @unchecked Sendable {
     public let sequence: Int
     public let openedAt: Date
-    public let fingerprint: String
     public let consistent: Bool
     public let summary: Summary
 
     let prod: DatabaseSnapshot
     let cache: DatabaseSnapshot?
     let index: FaissIndex?
-    let meta: ANNMeta?
     /// The `videos` columns read for an answer (`popularity` where prod has it).
     private let videoColumns: String
 
@@ -97,21 +95,19 @@ public final class ServedGeneration: @unchecked Sendable {
                               cacheSources: cacheState?.sources, cacheComputedAt: cacheState?.computedAt, cacheFingerprint: cacheFingerprint,
                               indexGeneration: indexGeneration, indexBuiltAt: meta?.builtAt, indexVectors: meta?.total,
                               indexFingerprint: meta?.embeddingsFingerprint)
-        return ServedGeneration(sequence: sequence, fingerprint: fingerprint, consistent: consistent, summary: summary,
-                                prod: prod, cache: cache, index: index, meta: meta, videoColumns: columns)
+        return ServedGeneration(sequence: sequence, consistent: consistent, summary: summary,
+                                prod: prod, cache: cache, index: index, videoColumns: columns)
     }
 
-    private init(sequence: Int, fingerprint: String, consistent: Bool, summary: Summary, prod: DatabaseSnapshot,
-                 cache: DatabaseSnapshot?, index: FaissIndex?, meta: ANNMeta?, videoColumns: String) {
+    private init(sequence: Int, consistent: Bool, summary: Summary, prod: DatabaseSnapshot,
+                 cache: DatabaseSnapshot?, index: FaissIndex?, videoColumns: String) {
         self.sequence = sequence
         self.openedAt = Date()
-        self.fingerprint = fingerprint
         self.consistent = consistent
         self.summary = summary
         self.prod = prod
         self.cache = cache
         self.index = index
-        self.meta = meta
         self.videoColumns = videoColumns
     }
 
