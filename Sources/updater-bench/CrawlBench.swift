@@ -36,19 +36,34 @@ struct CrawlBench: AsyncParsableCommand {
             let cpuBefore = Self.cpuSeconds()
             let start = ContinuousClock.now
             let crawl = CrawlOptions()
-            _ = try await InstancesCrawl.run(stagingPath: staging, whitelistURL: "http://\(simulator.address)/api/v1/instances/hosts?count=5000",
-                                             client: client, options: crawl, logger: logger)
-            _ = try await ChannelsCrawl.run(stagingPath: staging, client: client, options: crawl, logger: logger)
-            let videos = try await VideosCrawl.run(stagingPath: staging, client: client, options: crawl, logger: logger)
-            _ = try await ChannelsVideosCountCrawl.run(stagingPath: staging, client: client, options: crawl, logger: logger)
+            var stages: [String] = []
+            /// Runs one stage and notes its requests, time and share of the ideal rate.
+            func timed(_ name: String, _ body: () async throws -> Void) async rethrows {
+                let (before, begun) = (client.requestCounters.requests, ContinuousClock.now)
+                try await body()
+                let (requests, seconds) = (client.requestCounters.requests - before, (ContinuousClock.now - begun).seconds)
+                stages.append(String(format: "%@ %d in %.2f s (%.0f%%)", name, requests, seconds,
+                                     100 * Double(requests) / seconds / (Double(concurrency) * 1000 / Double(latencyMs))))
+            }
+            try await timed("instances") {
+                _ = try await InstancesCrawl.run(stagingPath: staging, whitelistURL: "http://\(simulator.address)/api/v1/instances/hosts?count=5000",
+                                                 client: client, options: crawl, logger: logger)
+            }
+            try await timed("channels") { _ = try await ChannelsCrawl.run(stagingPath: staging, client: client, options: crawl, logger: logger) }
+            var videos = CrawlSummary()
+            try await timed("videos") { videos = try await VideosCrawl.run(stagingPath: staging, client: client, options: crawl, logger: logger) }
+            try await timed("counts") {
+                _ = try await ChannelsVideosCountCrawl.run(stagingPath: staging, client: client, options: crawl, logger: logger)
+            }
             let seconds = (ContinuousClock.now - start).seconds
             let cpu = Self.cpuSeconds() - cpuBefore
             let requests = client.requestCounters.requests
             client.shutdown()
             rates.append(Double(requests) / seconds)
             cpuPerThousand.append(cpu / Double(requests) * 1000)
-            print(String(format: "run %d: %d requests (%d videos) in %.2f s: %.1f req/s, CPU %.2f s (%.3f s per 1,000 requests)",
-                         run, requests, videos.videos, seconds, rates.last!, cpu, cpuPerThousand.last!))
+            print(String(format: "run %d: %d requests (%d videos) in %.2f s: %.1f req/s, CPU %.2f s (%.3f s per 1,000 requests); %@",
+                         run, requests, videos.videos, seconds, rates.last!, cpu, cpuPerThousand.last!,
+                         stages.joined(separator: ", ")))
         }
         let ideal = Double(concurrency) / (Double(latencyMs) / 1000)
         Measure.report("crawl requests/s at \(latencyMs) ms latency, concurrency \(concurrency) (ideal \(Int(ideal)))", rates, unit: "req/s")

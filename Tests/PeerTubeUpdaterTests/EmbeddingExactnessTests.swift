@@ -55,12 +55,20 @@ import Testing
         #expect(worst < 1e-6, "worst relative error \(worst)")
     }
 
-    /// `--threads 1`: one forward pass at a time, the same vectors as one per core.
-    @Test func aThreadCapDoesNotChangeVectors() throws {
-        let capped = try SentenceEmbedder(modelDirectory: InstalledModel.directory, device: .cpu, threads: 1)
+    /// `--threads 1`: one forward pass at a time, the same vectors as one per core; 7 threads (more than
+    /// the cores here) tokenize and encode 24 texts in 7 shares each, and every vector keeps its text's place.
+    @Test func aThreadCountDoesNotChangeVectors() throws {
         let sample = Array(Self.texts.prefix(24))
-        for (one, all) in zip(capped.embed(sample), try InstalledModel.embedder.get().embed(sample)) {
-            #expect(zip(one, all).allSatisfy { abs($0 - $1) < 1e-5 })
+        let reference = try InstalledModel.embedder.get().embed(sample)
+        for threads in [1, 7] {
+            let embedder = try SentenceEmbedder(modelDirectory: InstalledModel.directory, device: .cpu, threads: threads)
+            #expect(embedder.workers == threads)
+            #expect(embedder.preferredBatchSize == max(64, 32 * threads))
+            let vectors = embedder.embed(sample)
+            #expect(vectors.count == sample.count)
+            for (index, (mine, all)) in zip(vectors, reference).enumerated() {
+                #expect(zip(mine, all).allSatisfy { abs($0 - $1) < 1e-5 }, "text \(index) with \(threads) threads")
+            }
         }
     }
 

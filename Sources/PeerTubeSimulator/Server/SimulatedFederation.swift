@@ -24,6 +24,9 @@ public final class SimulatedFederation: Sendable {
     private let runTask = Mutex<Task<Void, Error>?>(nil)
     private let records = Mutex<[RequestRecord]>([])
     private let apiRequestCounts = Mutex<[String: Int]>([:])
+    /// The API's answers by host and request (see `answer`).
+    private let answers = Mutex<[String: SimResponse]>([:])
+    private static let answersKept = 50_000
     private let rateWindows = Mutex<[String: (startMs: Int64, count: Int)]>([:])
     private let logSink: FileHandle?
     private let logLock = Mutex(())
@@ -119,11 +122,11 @@ public final class SimulatedFederation: Sendable {
     }
 
     private func respond(host: String, path: String, query: [String: String], faults: SimFaults.HostFaults) async -> SimResponse {
-        if let latency = faults.latencyMs, latency > 0 { try? await Task.sleep(for: .milliseconds(latency)) }
+        if let latency = faults.latencyMs, latency > 0 { try? await Task.sleep(for: .milliseconds(latency), tolerance: .zero) }
         if path == "/robots.txt", faults.robotsDisallowAPI == true {
             return .text("User-agent: *\nDisallow: /api/\n")
         }
-        guard path.hasPrefix("/api/") else { return api.respond(host: host, path: path, query: query) }
+        guard path.hasPrefix("/api/") else { return answer(host: host, path: path, query: query) }
         let n = apiRequestCounts.withLock { counts -> Int in
             counts[host, default: 0] += 1
             return counts[host]!
@@ -172,7 +175,7 @@ public final class SimulatedFederation: Sendable {
         if let every = faults.detailsNotFoundEvery, every > 0, path.hasPrefix("/api/v1/videos/"), n % every == 0 {
             return .notFound("Video not found", instance: path)
         }
-        var response = api.respond(host: host, path: path, query: query)
+        var response = answer(host: host, path: path, query: query)
         let isJSON = response.headers["Content-Type"]?.contains("json") == true && response.body.count > 1
         if isJSON, response.status == 200 {
             response.body = SimPayloadFaults.apply(faults, to: response.body, isVideoDetails: path.hasPrefix("/api/v1/videos/"))
@@ -184,6 +187,20 @@ public final class SimulatedFederation: Sendable {
         if let rate = faults.dribbleBytesPerSecond, rate > 0 { response.pacing = .bytesPerSecond(rate) }
         response.headers["X-Powered-By"] = "PeerTube"
         response.headers.merge(rateHeaders) { _, limit in limit }
+        return response
+    }
+
+    /// `api`'s answer, computed once per host and request: `api` never changes, and walking the corpus
+    /// and encoding JSON cost ~2 ms of CPU per request, more than the crawler spends on it, so the
+    /// simulator rather than the client set the pace of the crawl benchmark. Faults apply afterwards.
+    private func answer(host: String, path: String, query: [String: String]) -> SimResponse {
+        let key = host + " " + path + "?" + query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
+        if let known = answers.withLock({ $0[key] }) { return known }
+        let response = api.respond(host: host, path: path, query: query)
+        answers.withLock { answers in
+            if answers.count >= Self.answersKept { answers.removeAll(keepingCapacity: true) }
+            answers[key] = response
+        }
         return response
     }
 

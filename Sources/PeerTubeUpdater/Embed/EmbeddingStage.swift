@@ -9,7 +9,9 @@ import Logging
 /// Existing rows are updated in place (their rowid, the ANN id, stays).
 public enum EmbeddingStage {
     public struct Options: Sendable {
-        public var batchSize: Int = 64
+        /// Videos per page: read, embedded and committed together. nil: the embedder's
+        /// `preferredBatchSize` (grows with its workers, so each keeps large GEMMs).
+        public var batchSize: Int?
         /// Re-embed every video, not only those without an embedding.
         public var force = false
         /// Seconds between progress lines.
@@ -18,7 +20,7 @@ public enum EmbeddingStage {
         /// `EmbeddingText` builds it) is not embedded again (a refresh re-reads known videos; only
         /// those whose text changed need a new vector).
         public var unchangedIn: String?
-        public init(batchSize: Int = 64, force: Bool = false, unchangedIn: String? = nil) {
+        public init(batchSize: Int? = nil, force: Bool = false, unchangedIn: String? = nil) {
             self.batchSize = batchSize
             self.force = force
             self.unchangedIn = unchangedIn
@@ -40,7 +42,8 @@ public enum EmbeddingStage {
     ///   batches stay).
     public static func run(dbPath: String, embedder: SentenceEmbedder, options: Options = .init(),
                            logger: Logger) throws -> Result {
-        guard options.batchSize > 0 else { throw ModelError.invalid(path: dbPath, reason: "batch size must be > 0") }
+        let batchSize = options.batchSize ?? embedder.preferredBatchSize
+        guard batchSize > 0 else { throw ModelError.invalid(path: dbPath, reason: "batch size must be > 0") }
         let queue = try DatabaseFile.open(dbPath, role: "DB to embed", access: .readWrite)
         let clock = ContinuousClock.now
         let pending = options.force ? "1" : """
@@ -52,7 +55,7 @@ public enum EmbeddingStage {
             try db.execute(sql: Schema.videoEmbeddingsTable)
             return try Int.fetchOne(db, sql: "SELECT count(*) FROM videos v WHERE \(pending)") ?? 0
         }
-        logger.info("embeddings: device=\(embedder.device.rawValue) model=\(ModelFiles.modelName) videos_to_embed=\(candidates) batch_size=\(options.batchSize)")
+        logger.info("embeddings: device=\(embedder.device.rawValue) model=\(ModelFiles.modelName) videos_to_embed=\(candidates) batch_size=\(batchSize) threads=\(embedder.workers)")
 
         var result = Result(candidates: candidates, embedded: 0, withoutText: 0, durationMs: 0)
         let prod = try options.unchangedIn.map { try DatabaseFile.open($0, role: "prod DB", access: .readOnly) }
@@ -64,7 +67,7 @@ public enum EmbeddingStage {
                     SELECT v.rowid, v.video_id, v.instance_domain, v.title, v.description, v.tags_json, v.category,
                            v.channel_name, v.comments_count
                     FROM videos v WHERE v.rowid > ? AND \(pending) ORDER BY v.rowid LIMIT ?
-                    """, arguments: [lastRowID, options.batchSize])
+                    """, arguments: [lastRowID, batchSize])
             }
             guard let last = page.last else { break }
             lastRowID = last["rowid"]

@@ -67,20 +67,23 @@ public final class MiniLMEncoder: @unchecked Sendable {
 
     /// One L2-normalised vector per token sequence (ids with [CLS]/[SEP], as the tokenizer gives them).
     ///
-    /// The sequences are split into one token-balanced group per core, and each group runs the whole
-    /// forward pass on its own thread with single-threaded BLAS. Threaded BLAS inside one pass left
-    /// its workers spinning in sched_yield through every non-GEMM step (17% of the time, measured).
+    /// The sequences are split into one token-balanced group per worker, and each group runs the
+    /// whole forward pass on its own thread with single-threaded BLAS. Threaded BLAS inside one pass
+    /// left its workers spinning in sched_yield through every non-GEMM step (17% of the time, measured).
     public func embed(_ sequences: [[Int32]]) -> [[Float]] {
         let groups = Self.balancedGroups(sequences.map(\.count), count: workers)
-        guard groups.count > 1 else { return forward(sequences) }
-        let results = UnsafeMutableBufferPointer<[[Float]]>.allocate(capacity: groups.count)
-        results.initialize(repeating: [])
+        return Self.perGroup(groups) { forward(Array(sequences[$0])) }.flatMap { $0 }
+    }
+
+    /// `body` of each group on its own thread (the caller's alone for one group), results in order.
+    static func perGroup<T>(_ groups: [Range<Int>], _ body: @Sendable (Range<Int>) -> T) -> [T] {
+        guard groups.count > 1 else { return groups.map(body) }
+        let results = UnsafeMutableBufferPointer<T?>.allocate(capacity: groups.count)
+        results.initialize(repeating: nil)
         defer { results.deallocate() }
         nonisolated(unsafe) let output = results
-        DispatchQueue.concurrentPerform(iterations: groups.count) { index in
-            output[index] = forward(Array(sequences[groups[index]]))
-        }
-        return results.flatMap { $0 }
+        DispatchQueue.concurrentPerform(iterations: groups.count) { output[$0] = body(groups[$0]) }
+        return results.map { $0! }
     }
 
     /// Contiguous ranges of roughly equal token totals, in order.

@@ -22,8 +22,19 @@ public struct SentenceEmbedder: Sendable {
         self.device = device
     }
 
+    /// Forward passes run side by side (`threads`, else one per core).
+    public var workers: Int { encoder.workers }
+
+    /// Texts per call that keep every worker's GEMMs large: 32 texts (~3,000 token rows) per worker,
+    /// at least 64. The embedding stage reads and commits pages of this size unless told otherwise.
+    public var preferredBatchSize: Int { max(64, 32 * workers) }
+
+    /// Tokenizes on every worker (shares split by UTF-8 length), then encodes: tokenizing is no
+    /// serial step in front of the parallel forward passes.
     public func embed(_ texts: [String]) -> [[Float]] {
-        encoder.embed(texts.map(tokenizer.encode))
+        let tokenizer = tokenizer
+        let shares = MiniLMEncoder.balancedGroups(texts.map(\.utf8.count), count: workers)
+        return encoder.embed(MiniLMEncoder.perGroup(shares) { texts[$0].map(tokenizer.encode) }.flatMap { $0 })
     }
 
     public func embed(tokenIDs: [[Int32]]) -> [[Float]] {
