@@ -20,6 +20,10 @@ struct CrawlBench: AsyncParsableCommand {
     var concurrency = 4
     @OptionGroup var data: BenchData
 
+    func validate() throws {
+        guard latencyMs >= 1, concurrency >= 1 else { throw ValidationError("--latency-ms and --concurrency must be at least 1") }
+    }
+
     func run() async throws {
         let logger = try data.prepare()
         let faults = "\(data.dataDir)/crawl-latency.json"

@@ -326,6 +326,32 @@ struct TopicCorpus {
         #expect(lists.values.allSatisfy { $0.count == 20 })
     }
 
+    /// Ranks come from Swift; a neighbour whose video row is missing (an embedding left behind) is
+    /// dropped by the writer's join, and the batch is ranked again so every list still reads 1…n.
+    @Test func aNeighbourWithoutItsVideoRowLeavesRanksContiguous() throws {
+        let corpus = try TopicCorpus()
+        try corpus.add(0..<300)
+        // A prod whose schema enforces no foreign key (ours does: switched off here to make one).
+        let orphans = try DatabaseFile.open(corpus.prod, role: "test", access: .readWrite).writeWithoutTransaction { db -> Set<String> in
+            try db.execute(sql: "PRAGMA foreign_keys = OFF")
+            let ids = try String.fetchSet(db, sql: "SELECT video_id FROM videos WHERE rowid % 20 = 0")
+            try db.execute(sql: "DELETE FROM videos WHERE rowid % 20 = 0")
+            return ids
+        }
+        try corpus.buildIndex()
+        _ = try corpus.precompute(.reset)
+        let rows = try DatabaseFile.open(corpus.cache, role: "test", access: .readOnly).read { db in
+            try Row.fetchAll(db, sql: "SELECT source_video_id, similar_video_id, rank FROM similarity_items ORDER BY 1, 3")
+        }
+        var ranks: [String: [Int]] = [:]
+        for row in rows {
+            #expect(!orphans.contains(row[1]), "\(row[1] as String) has no video row")
+            ranks[row[0], default: []].append(row[2])
+        }
+        #expect(ranks.count == 300 && rows.count > 300 * 15)
+        #expect(ranks.values.allSatisfy { $0 == Array(1...$0.count) })
+    }
+
     @Test func anIndexOfAnotherDimensionOrAnUnwritableOutputIsRefused() throws {
         let corpus = try TopicCorpus()
         try corpus.add(0..<300)

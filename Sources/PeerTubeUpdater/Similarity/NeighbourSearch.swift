@@ -55,6 +55,12 @@ struct EmbeddingSet: @unchecked Sendable {
         }
     }
 
+    /// Positions sorted by their video's key, the cache's primary key order: a batch of lists then
+    /// rewrites neighbouring pages of the cache instead of pages all over it.
+    func inKeyOrder<S: Sequence<Int>>(_ positions: S) -> [Int] {
+        positions.sorted { a, b in (keys[a].videoID, keys[a].host) < (keys[b].videoID, keys[b].host) }
+    }
+
     func vector(_ position: Int) -> ArraySlice<Float> { vectors[(position * dimension)..<((position + 1) * dimension)] }
 }
 
@@ -74,8 +80,17 @@ struct NeighbourSearch: @unchecked Sendable {
     let embeddings: EmbeddingSet
     let topK: Int
     let nprobe: Int
-    /// Candidates fetched per source for re-ranking (PQ scores are approximate).
-    var pool: Int { topK * 3 + 1 }
+    /// Candidates fetched per source for re-ranking (PQ scores are approximate); more for new videos
+    /// in an incremental run, whose candidates also decide which old lists they enter.
+    var pool: Int
+
+    init(index: FaissIndex, embeddings: EmbeddingSet, topK: Int, nprobe: Int, pool: Int? = nil) {
+        self.index = index
+        self.embeddings = embeddings
+        self.topK = topK
+        self.nprobe = nprobe
+        self.pool = pool ?? topK * 3 + 1
+    }
 
     /// One list per source, searching with every core (each thread its own FAISS call).
     func neighbours(of sources: [Int]) throws -> [List] {
@@ -150,8 +165,11 @@ struct NeighbourSearch: @unchecked Sendable {
 // MARK: - CacheWriter
 
 /// Writes computed lists into the cache DB, with prod attached as `prod`. Swift hands SQLite only
-/// (source, neighbour rowid, score) triples; one INSERT … SELECT per batch turns each neighbour's
-/// rowid into its natural key (keeping only neighbours whose video row exists) and ranks the list.
+/// (source, neighbour rowid, score, rank) rows; one INSERT … SELECT per batch turns each neighbour's
+/// rowid into its natural key, keeping only neighbours whose video row exists. Ranks come from Swift
+/// (best first, ties by rowid); should the join drop a neighbour (an embedding without its video
+/// row), the batch is ranked again in SQL so every list's ranks stay 1…n (ranking in SQL always cost
+/// a sort of every row by its source's text key: 3 s of a 71,000-list incremental run).
 /// CROSS JOIN keeps SQLite driving from the small pending table through prod's keys (left to itself
 /// it scanned prod and the unindexed temp table for every row: 10x slower).
 struct CacheWriter {
@@ -160,8 +178,8 @@ struct CacheWriter {
 
     static let setup = """
         CREATE TEMP TABLE IF NOT EXISTS pending_sources(video_id TEXT NOT NULL, instance_domain TEXT NOT NULL);
-        CREATE TEMP TABLE IF NOT EXISTS pending_items(source_video_id TEXT NOT NULL, source_instance_domain TEXT NOT NULL,
-                                                      neighbour_rowid INTEGER NOT NULL, score REAL NOT NULL);
+        CREATE TEMP TABLE IF NOT EXISTS pending_items(source INTEGER NOT NULL, -- pending_sources.rowid
+                                                      neighbour_rowid INTEGER NOT NULL, score REAL NOT NULL, rank INTEGER NOT NULL);
         """
 
     func write(_ lists: [NeighbourSearch.List], db: Database) throws {
@@ -169,12 +187,18 @@ struct CacheWriter {
             try db.execute(sql: "DELETE FROM pending_sources; DELETE FROM pending_items")
             let source = try db.makeStatement(sql: "INSERT INTO pending_sources VALUES (?, ?)")
             let item = try db.makeStatement(sql: "INSERT INTO pending_items VALUES (?, ?, ?, ?)")
+            var items = 0
             for list in lists {
                 let key = embeddings.keys[list.source]
                 try source.execute(arguments: [key.videoID, key.host])
-                for hit in list.hits {
-                    try item.execute(arguments: [key.videoID, key.host, embeddings.rowids[hit.index], Double(hit.score)])
+                let sourceRow = db.lastInsertedRowID
+                let ranked = list.hits.sorted { a, b in
+                    a.score != b.score ? a.score > b.score : embeddings.rowids[a.index] < embeddings.rowids[b.index]
                 }
+                for (rank, hit) in ranked.enumerated() {
+                    try item.execute(arguments: [sourceRow, embeddings.rowids[hit.index], Double(hit.score), rank + 1])
+                }
+                items += ranked.count
             }
             try db.execute(sql: """
                 DELETE FROM similarity_items WHERE (source_video_id, source_instance_domain)
@@ -182,15 +206,29 @@ struct CacheWriter {
                 INSERT INTO similarity_sources(video_id, instance_domain, computed_at)
                     SELECT video_id, instance_domain, ? FROM pending_sources WHERE true
                     ON CONFLICT(video_id, instance_domain) DO UPDATE SET computed_at = excluded.computed_at;
-                INSERT INTO similarity_items(source_video_id, source_instance_domain, similar_video_id, similar_instance_domain,
-                                             score, rank)
-                SELECT p.source_video_id, p.source_instance_domain, e.video_id, e.instance_domain, p.score,
-                       row_number() OVER (PARTITION BY p.source_video_id, p.source_instance_domain ORDER BY p.score DESC, e.rowid)
-                FROM pending_items p
-                CROSS JOIN prod.video_embeddings e ON e.rowid = p.neighbour_rowid
-                CROSS JOIN prod.videos v ON v.video_id = e.video_id AND v.instance_domain = e.instance_domain;
                 """, arguments: [computedAt])
+            try db.execute(sql: Self.insert(rank: "p.rank"))
+            if db.changesCount != items {
+                // A neighbour without its video row was left out: rank the batch's lists again.
+                try db.execute(sql: """
+                    DELETE FROM similarity_items WHERE (source_video_id, source_instance_domain)
+                        IN (SELECT video_id, instance_domain FROM pending_sources)
+                    """)
+                try db.execute(sql: Self.insert(rank: "row_number() OVER (PARTITION BY p.source ORDER BY p.rank)"))
+            }
             return .commit
         }
+    }
+
+    private static func insert(rank: String) -> String {
+        """
+        INSERT INTO similarity_items(source_video_id, source_instance_domain, similar_video_id, similar_instance_domain,
+                                     score, rank)
+        SELECT s.video_id, s.instance_domain, e.video_id, e.instance_domain, p.score, \(rank)
+        FROM pending_items p
+        CROSS JOIN pending_sources s ON s.rowid = p.source
+        CROSS JOIN prod.video_embeddings e ON e.rowid = p.neighbour_rowid
+        CROSS JOIN prod.videos v ON v.video_id = e.video_id AND v.instance_domain = e.instance_domain
+        """
     }
 }
