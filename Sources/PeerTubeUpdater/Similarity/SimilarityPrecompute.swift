@@ -218,7 +218,8 @@ public enum SimilarityPrecompute {
     /// cached neighbours (their exact scores are stored) and the new videos whose candidates named it
     /// (exact scores too). Searching the old list again finds a new video its own probes reach; the
     /// merge finds it only when the new video's probes reach the old one, so new videos fetch a wider
-    /// pool (`pool`): on the corpus test that found as many new neighbours as searching every list.
+    /// pool (`pool`): on the corpus test the merge then placed 99.7% of the new neighbours of old
+    /// videos, against 98–99% for searching each touched list again (and 90% with the narrow pool).
     enum CachedListMerge {
         static func pool(topK: Int) -> Int { topK * 10 + 1 }
 
@@ -333,10 +334,7 @@ public enum SimilarityPrecompute {
             }
             // In key order: the cache's primary key (source keys first) then grows at its end instead
             // of taking millions of random inserts.
-            self.new = (0..<embeddings.count).filter { !cached.contains($0) }.sorted { a, b in
-                let x = embeddings.keys[a], y = embeddings.keys[b]
-                return (x.videoID, x.host) < (y.videoID, y.host)
-            }
+            self.new = embeddings.inKeyOrder((0..<embeddings.count).filter { !cached.contains($0) })
             self.stale = stale.subtracting(self.new)
             self.removed = removed
             self.floor = floor
