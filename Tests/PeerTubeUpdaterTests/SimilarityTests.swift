@@ -64,6 +64,26 @@ struct TopicCorpus {
         Self.byID(try SimilarityQuality.cachedLists(cachePath: path ?? cache))
     }
 
+    /// Every list of the cache reads ranks 1…n with n = `length`, scores never rising with rank, and no
+    /// neighbour twice: what an incremental run that rewrites only lists' tails must leave.
+    func expectWellFormed(length: Int, _ path: String? = nil) throws {
+        try DatabaseFile.open(path ?? cache, role: "test", access: .readOnly).read { db in
+            let shapes = try Row.fetchAll(db, sql: """
+                SELECT count(*), min(rank), max(rank), count(DISTINCT similar_video_id || '@' || similar_instance_domain)
+                FROM similarity_items GROUP BY source_video_id, source_instance_domain
+                """)
+            #expect(!shapes.isEmpty)
+            #expect(shapes.allSatisfy { $0[0] == length && $0[1] == 1 && $0[2] == length && $0[3] == length })
+            let rising = try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM similarity_items a JOIN similarity_items b
+                ON b.source_video_id = a.source_video_id AND b.source_instance_domain = a.source_instance_domain
+                   AND b.rank = a.rank + 1
+                WHERE b.score > a.score
+                """)
+            #expect(rising == 0)
+        }
+    }
+
     /// Exact top-20 of every video, by video id.
     func exact() throws -> [String: [String]] { Self.byID(try SimilarityQuality.exactLists(prodPath: prod)) }
 
@@ -152,13 +172,14 @@ struct TopicCorpus {
             try corpus.add(200..<220)
             try corpus.buildIndex()
             let result = try corpus.precompute(.incremental)
-            #expect(result.newSources == 20)
+            #expect(result.newSources == 20 && result.refreshedSources > 0)
             // Still the snapshot it began with, inside the same read transaction.
             #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM similarity_sources") == count)
             return count
         }
         #expect(snapshotCount == 200)
         #expect(try reader.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM similarity_sources") } == 220)
+        try corpus.expectWellFormed(length: 20)
         try reader.close()
         #expect(try inode(corpus.cache) == before)
         #expect(!FileManager.default.fileExists(atPath: corpus.cache + ".prev"))

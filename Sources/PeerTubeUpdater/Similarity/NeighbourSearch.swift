@@ -76,6 +76,9 @@ struct NeighbourSearch: @unchecked Sendable {
         var hits: [ExactSearch.Hit]
         /// Every candidate the index returned, exactly scored.
         var candidates: [ExactSearch.Hit]
+        /// Leading hits the cache already holds at the same ranks (a merged list): only the rows
+        /// after them are rewritten.
+        var kept = 0
     }
 
     let index: FaissIndex
@@ -168,10 +171,12 @@ struct NeighbourSearch: @unchecked Sendable {
 
 /// Writes computed lists into the cache DB, with prod attached as `prod`. Swift hands SQLite only
 /// (source, neighbour rowid, score, rank) rows; one INSERT … SELECT per batch turns each neighbour's
-/// rowid into its natural key, keeping only neighbours whose video row exists. Ranks come from Swift
-/// (best first, ties by rowid); should the join drop a neighbour (an embedding without its video
-/// row), the batch is ranked again in SQL so every list's ranks stay 1…n (ranking in SQL always cost
-/// a sort of every row by its source's text key: 3 s of a 71,000-list incremental run).
+/// rowid into its natural key, keeping only neighbours whose video row exists. A list's `kept`
+/// leading rows stay as they are and only the rows after them are replaced (a merged list whose new
+/// entries land low rewrites little). Ranks come from Swift (best first, ties by rowid); should the
+/// join drop a neighbour (an embedding without its video row), the batch is ranked again in SQL so
+/// every list's ranks stay 1…n (ranking in SQL always cost a sort of every row by its source's text
+/// key: 3 s of a 71,000-list incremental run).
 /// CROSS JOIN keeps SQLite driving from the small pending table through prod's keys (left to itself
 /// it scanned prod and the unindexed temp table for every row: 10x slower).
 struct CacheWriter {
@@ -179,7 +184,9 @@ struct CacheWriter {
     let computedAt: Int64
 
     static let setup = """
-        CREATE TEMP TABLE IF NOT EXISTS pending_sources(video_id TEXT NOT NULL, instance_domain TEXT NOT NULL);
+        CREATE TEMP TABLE IF NOT EXISTS pending_sources(video_id TEXT NOT NULL, instance_domain TEXT NOT NULL,
+                                                        kept INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS temp.pending_sources_key ON pending_sources(video_id, instance_domain);
         CREATE TEMP TABLE IF NOT EXISTS pending_items(source INTEGER NOT NULL, -- pending_sources.rowid
                                                       neighbour_rowid INTEGER NOT NULL, score REAL NOT NULL, rank INTEGER NOT NULL);
         """
@@ -187,36 +194,40 @@ struct CacheWriter {
     func write(_ lists: [NeighbourSearch.List], db: Database) throws {
         try db.inSavepoint {
             try db.execute(sql: "DELETE FROM pending_sources; DELETE FROM pending_items")
-            let source = try db.makeStatement(sql: "INSERT INTO pending_sources VALUES (?, ?)")
+            let source = try db.makeStatement(sql: "INSERT INTO pending_sources VALUES (?, ?, ?)")
             let item = try db.makeStatement(sql: "INSERT INTO pending_items VALUES (?, ?, ?, ?)")
             var items = 0
             for list in lists {
                 let key = embeddings.keys[list.source]
-                try source.execute(arguments: [key.videoID, key.host])
+                try source.execute(arguments: [key.videoID, key.host, list.kept])
                 let sourceRow = db.lastInsertedRowID
                 let ranked = list.hits.sorted { a, b in
                     a.score != b.score ? a.score > b.score : embeddings.rowids[a.index] < embeddings.rowids[b.index]
                 }
-                for (rank, hit) in ranked.enumerated() {
+                for (rank, hit) in ranked.enumerated().dropFirst(list.kept) {
                     try item.execute(arguments: [sourceRow, embeddings.rowids[hit.index], Double(hit.score), rank + 1])
+                    items += 1
                 }
-                items += ranked.count
             }
             try db.execute(sql: """
                 DELETE FROM similarity_items WHERE (source_video_id, source_instance_domain)
-                    IN (SELECT video_id, instance_domain FROM pending_sources);
+                    IN (SELECT video_id, instance_domain FROM pending_sources)
+                    AND rank > (SELECT kept FROM pending_sources s
+                                WHERE s.video_id = source_video_id AND s.instance_domain = source_instance_domain);
                 INSERT INTO similarity_sources(video_id, instance_domain, computed_at)
                     SELECT video_id, instance_domain, ? FROM pending_sources WHERE true
                     ON CONFLICT(video_id, instance_domain) DO UPDATE SET computed_at = excluded.computed_at;
                 """, arguments: [computedAt])
             try db.execute(sql: Self.insert(rank: "p.rank"))
             if db.changesCount != items {
-                // A neighbour without its video row was left out: rank the batch's lists again.
+                // A neighbour without its video row was left out: rank the batch's new rows again.
                 try db.execute(sql: """
                     DELETE FROM similarity_items WHERE (source_video_id, source_instance_domain)
                         IN (SELECT video_id, instance_domain FROM pending_sources)
+                        AND rank > (SELECT kept FROM pending_sources s
+                                    WHERE s.video_id = source_video_id AND s.instance_domain = source_instance_domain)
                     """)
-                try db.execute(sql: Self.insert(rank: "row_number() OVER (PARTITION BY p.source ORDER BY p.rank)"))
+                try db.execute(sql: Self.insert(rank: "s.kept + row_number() OVER (PARTITION BY p.source ORDER BY p.rank)"))
             }
             return .commit
         }

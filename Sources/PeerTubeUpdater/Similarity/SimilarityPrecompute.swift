@@ -232,16 +232,22 @@ public enum SimilarityPrecompute {
             return try sources.map { source in
                 let key = embeddings.keys[source]
                 var best: [Int: Float] = [:]
-                for row in try Row.fetchAll(cached, arguments: [key.videoID, key.host]) {
+                var order: [Int] = []  // the cached neighbours by rank
+                let rows = try Row.fetchAll(cached, arguments: [key.videoID, key.host])
+                for row in rows {
                     guard let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] else { continue }
                     best[position] = Float(row[2] as Double? ?? -1)
+                    order.append(position)
                 }
                 for offer in offers[source] ?? [] where offer.index != source {
                     best[offer.index] = max(best[offer.index] ?? -.infinity, offer.score)
                 }
                 let hits = best.map { ExactSearch.Hit(index: $0.key, score: $0.value) }
                     .sorted { $0.score != $1.score ? $0.score > $1.score : embeddings.rowids[$0.index] < embeddings.rowids[$1.index] }
-                return NeighbourSearch.List(source: source, hits: Array(hits.prefix(topK)), candidates: [])
+                let top = Array(hits.prefix(topK))
+                // Ranks before the first new entry keep their rows (the cache ranks by the same rule).
+                let kept = zip(top, order).prefix { $0.index == $1 }.count
+                return NeighbourSearch.List(source: source, hits: top, candidates: [], kept: order.count == rows.count ? kept : 0)
             }
         }
     }
