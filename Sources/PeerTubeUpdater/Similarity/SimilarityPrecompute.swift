@@ -117,9 +117,14 @@ public enum SimilarityPrecompute {
             let entered = plan.listsToRefresh(offeredBy: offers, topK: options.topK)
             let merged = embeddings.inKeyOrder(entered.filter { !plan.stale.contains($0) && (plan.floor[$0]?.count ?? 0) >= options.topK })
             let searched = entered.subtracting(merged).union(plan.stale).sorted()
-            try search.pipelined(Self.batches(searched, size: options.batchSize)) { try writer.write($0, db: db) }
+            var refreshing = ProgressLine(label: "similarity refresh", total: searched.count + merged.count, unit: "old lists")
+            try search.pipelined(Self.batches(searched, size: options.batchSize)) { lists in
+                try writer.write(lists, db: db)
+                refreshing.advance(by: lists.count, logger: logger)
+            }
             for batch in Self.batches(merged, size: options.batchSize) {
                 try writer.write(try CachedListMerge.merge(batch, offers: offers, embeddings: embeddings, topK: options.topK, db: db), db: db)
+                refreshing.advance(by: batch.count, logger: logger)
             }
             result.refreshedSources = searched.count + merged.count
             result.newSources = plan.new.count
