@@ -35,10 +35,11 @@ struct EmbedBench: ParsableCommand {
                 return value
             }
         } ?? [ProcessInfo.processInfo.activeProcessorCount]
-        var first: Double?
+        var first: Double?, tokens: Int?
         for threadCount in counts {
             let embedder = try SentenceEmbedder(modelDirectory: directory, device: .cpu, threads: threadCount)
-            let tokenCount = list.reduce(0) { $0 + embedder.tokenizer.encode($1).count }
+            let tokenCount = tokens ?? list.reduce(0) { $0 + embedder.tokenizer.encode($1).count }
+            tokens = tokenCount
             let page = batchSize ?? embedder.preferredBatchSize
             var times: [Double] = []
             for run in 1...runs {

@@ -58,6 +58,12 @@ struct EmbeddingSet: @unchecked Sendable {
         }
     }
 
+    /// The cache's order within a list: higher score first, ties by lower rowid. Writing and merging
+    /// use this one rule, so a merged list's unchanged leading rows are recognised as such.
+    func ranksBefore(_ a: ExactSearch.Hit, _ b: ExactSearch.Hit) -> Bool {
+        a.score != b.score ? a.score > b.score : rowids[a.index] < rowids[b.index]
+    }
+
     /// Positions sorted by their video's key, the order of the cache's primary key.
     func inKeyOrder<S: Sequence<Int>>(_ positions: S) -> [Int] {
         positions.sorted { a, b in (keys[a].videoID, keys[a].host) < (keys[b].videoID, keys[b].host) }
@@ -201,19 +207,14 @@ struct CacheWriter {
                 let key = embeddings.keys[list.source]
                 try source.execute(arguments: [key.videoID, key.host, list.kept])
                 let sourceRow = db.lastInsertedRowID
-                let ranked = list.hits.sorted { a, b in
-                    a.score != b.score ? a.score > b.score : embeddings.rowids[a.index] < embeddings.rowids[b.index]
-                }
+                let ranked = list.hits.sorted(by: embeddings.ranksBefore)
                 for (rank, hit) in ranked.enumerated().dropFirst(list.kept) {
                     try item.execute(arguments: [sourceRow, embeddings.rowids[hit.index], Double(hit.score), rank + 1])
                     items += 1
                 }
             }
+            try db.execute(sql: Self.deleteReplacedRows)
             try db.execute(sql: """
-                DELETE FROM similarity_items WHERE (source_video_id, source_instance_domain)
-                    IN (SELECT video_id, instance_domain FROM pending_sources)
-                    AND rank > (SELECT kept FROM pending_sources s
-                                WHERE s.video_id = source_video_id AND s.instance_domain = source_instance_domain);
                 INSERT INTO similarity_sources(video_id, instance_domain, computed_at)
                     SELECT video_id, instance_domain, ? FROM pending_sources WHERE true
                     ON CONFLICT(video_id, instance_domain) DO UPDATE SET computed_at = excluded.computed_at;
@@ -221,17 +222,20 @@ struct CacheWriter {
             try db.execute(sql: Self.insert(rank: "p.rank"))
             if db.changesCount != items {
                 // A neighbour without its video row was left out: rank the batch's new rows again.
-                try db.execute(sql: """
-                    DELETE FROM similarity_items WHERE (source_video_id, source_instance_domain)
-                        IN (SELECT video_id, instance_domain FROM pending_sources)
-                        AND rank > (SELECT kept FROM pending_sources s
-                                    WHERE s.video_id = source_video_id AND s.instance_domain = source_instance_domain)
-                    """)
+                try db.execute(sql: Self.deleteReplacedRows)
                 try db.execute(sql: Self.insert(rank: "s.kept + row_number() OVER (PARTITION BY p.source ORDER BY p.rank)"))
             }
             return .commit
         }
     }
+
+    /// The pending lists' rows after their kept ones.
+    private static let deleteReplacedRows = """
+        DELETE FROM similarity_items WHERE (source_video_id, source_instance_domain)
+            IN (SELECT video_id, instance_domain FROM pending_sources)
+            AND rank > (SELECT kept FROM pending_sources s
+                        WHERE s.video_id = source_video_id AND s.instance_domain = source_instance_domain)
+        """
 
     private static func insert(rank: String) -> String {
         """

@@ -247,10 +247,9 @@ public enum SimilarityPrecompute {
                 for offer in offers[source] ?? [] where offer.index != source {
                     best[offer.index] = max(best[offer.index] ?? -.infinity, offer.score)
                 }
-                let hits = best.map { ExactSearch.Hit(index: $0.key, score: $0.value) }
-                    .sorted { $0.score != $1.score ? $0.score > $1.score : embeddings.rowids[$0.index] < embeddings.rowids[$1.index] }
+                let hits = best.map { ExactSearch.Hit(index: $0.key, score: $0.value) }.sorted(by: embeddings.ranksBefore)
                 let top = Array(hits.prefix(topK))
-                // Ranks before the first new entry keep their rows (the cache ranks by the same rule).
+                // Ranks before the first new entry keep their rows (the cache ranks by `ranksBefore` too).
                 let kept = zip(top, order).prefix { $0.index == $1 }.count
                 return NeighbourSearch.List(source: source, hits: top, candidates: [], kept: order.count == rows.count ? kept : 0)
             }
