@@ -60,17 +60,12 @@ struct ServeCommand: AsyncParsableCommand {
         options.nprobe = nprobe
         options.modelThreads = model.threads
         let server = try ReadServer(options: options, logger: logger)
-        // SIGTERM (systemctl stop) and SIGINT end serving; requests in flight finish first.
+        // SIGTERM (systemctl stop) and SIGINT end serving; requests in flight finish first. The signal
+        // sources live as long as the wait (see `waitForTermination`): a source held only by a local
+        // is freed by an optimised build before any signal arrives, and SIGTERM would then be ignored.
         let stopping = Task {
-            for signal in [SIGTERM, SIGINT] { Foundation.signal(signal, SIG_IGN) }
-            let sources = [SIGTERM, SIGINT].map { DispatchSource.makeSignalSource(signal: $0) }
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let once = OnceFlag()
-                for source in sources {
-                    source.setEventHandler { if once.claim() { continuation.resume() } }
-                    source.resume()
-                }
-            }
+            await waitForTermination()
+            guard !Task.isCancelled else { return }  // serving ended on its own
             logger.info("serve: stopping")
             await server.stop()
         }
@@ -81,11 +76,4 @@ struct ServeCommand: AsyncParsableCommand {
             // Stopped by a signal: a clean exit, not a failure for systemd.
         }
     }
-}
-
-/// True the first time only.
-private final class OnceFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var claimed = false
-    func claim() -> Bool { lock.withLock { defer { claimed = true }; return !claimed } }
 }

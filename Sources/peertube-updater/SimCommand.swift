@@ -61,19 +61,3 @@ struct SimCommand: ParsableCommand {
         }
     }
 }
-
-/// Returns when SIGINT or SIGTERM arrives.
-func waitForTermination() async {
-    let signals = AsyncStream<Int32> { continuation in
-        let sources = [SIGINT, SIGTERM].map { sig in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { continuation.yield(sig) }
-            source.resume()
-            return source
-        }
-        // The stream's termination handler holds the sources, so they live while it is awaited.
-        continuation.onTermination = { _ in sources.forEach { $0.cancel() } }
-    }
-    for await _ in signals { return }
-}
