@@ -13,13 +13,14 @@ BLAS_CORE = OPENBLAS_CORETYPE="$$($(BIN) device --blas-core)"
 
 MODEL_DIR ?= models/all-MiniLM-L6-v2
 
-.PHONY: help deps model build test test-crash smoke-cpu smoke-gpu smoke-help bench sim gpu-bundle install clean
+.PHONY: help deps model build test test-crash release-smoke smoke-cpu smoke-gpu smoke-help bench sim gpu-bundle install clean
 
 help:
 	@echo "make smoke-cpu   the Smoke suite on the embedded default data, CPU mode (ARGS=\"--keep-workdir …\")"
 	@echo "make smoke-gpu   the same in GPU mode (fails fast without a usable CUDA device)"
 	@echo "make smoke-help  the flags ARGS / SMOKE_ARGS accept"
 	@echo "make test        build and run every test, the Smoke suite in CPU mode included (what CI runs)"
+	@echo "make release-smoke  the release bundle's own \`peertube-updater smoke --cpu\` end to end (make test runs it last)"
 	@echo "make test-crash  the long SIGKILL sweep over the worker (52 kill points; make test runs 10)"
 	@echo "make bench       benchmarks (medians of 3): embeddings texts/s; merge and popularity on a 1M-video prod;"
 	@echo "                 ANN build and similarity videos/s on a 100k-video prod, and after a refresh (1% changed, 0.1% deleted);"
@@ -53,10 +54,19 @@ build: deps
 # The rate-limit suite runs alone after the rest: it bounds a crawl's wall time, and its simulator
 # shares the test process, so beside the smoke fixtures' worker runs it measured the machine's load
 # (57 s against a 41.6 s bound, once in four runs), not the pacer.
+# Last, the artifact users run: the release bundle's smoke (release-smoke).
 test: deps model
 	$(SWIFT) build --build-tests
 	$(BLAS_CORE) SMOKE_ARGS="--cpu $(SMOKE_ARGS)" $(SWIFT) test --skip-build --skip RateLimitTests
 	$(BLAS_CORE) $(SWIFT) test --skip-build --filter RateLimitTests
+	$(MAKE) --no-print-directory release-smoke
+
+# The release bundle's `peertube-updater smoke --cpu` (make gpu-bundle's folder, without updater-bench
+# and the archive), run from the bundle as a user would, with the real model.
+release-smoke: deps model
+	$(SWIFT) build -c release --static-swift-stdlib --product peertube-updater
+	BUNDLE_BINARIES=.build/release/peertube-updater BUNDLE_ARCHIVE=0 scripts/gpu-bundle.sh
+	scripts/release-smoke.sh $(ARGS)
 
 # The long SIGKILL sweep: the worker killed at 52 points over every stage, then run again.
 test-crash: deps model

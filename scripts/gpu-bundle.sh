@@ -5,9 +5,11 @@
 # generator) into dist/peertube-updater-gpu.tar.xz,
 # for a machine with a GPU and no Swift toolchain. No model: it does not fit beside the bundle in one
 # 64 MiB transfer (see scripts/gpu-proof.sh for how the model gets there).
+# BUNDLE_BINARIES (default: both) names the binaries to pack; BUNDLE_ARCHIVE=0 leaves the folder
+# dist/peertube-updater-gpu/ without the archive (make release-smoke runs the smoke from it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-binaries=(.build/release/peertube-updater .build/release/updater-bench)
+read -r -a binaries <<< "${BUNDLE_BINARIES:-.build/release/peertube-updater .build/release/updater-bench}"
 for binary in "${binaries[@]}"; do
   [ -x "$binary" ] || { echo "gpu-bundle: $binary is missing; run make gpu-bundle" >&2; exit 1; }
 done
@@ -41,6 +43,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$here/bin/peertube-updater" "$@"
 WRAP
 chmod +x "$out/peertube-updater" "$out/gpu-proof.sh" "$out/embed-scaling.sh"
+if [ "${BUNDLE_ARCHIVE:-1}" = 0 ]; then echo "gpu-bundle: $out (no archive)"; exit 0; fi
 tar -C dist -cJf "$out.tar.xz" peertube-updater-gpu
 size=$(stat -c %s "$out.tar.xz")
 echo "gpu-bundle: $out.tar.xz ($((size / 1048576)) MiB; unpack and run ./peertube-updater-gpu/gpu-proof.sh or embed-scaling.sh)"

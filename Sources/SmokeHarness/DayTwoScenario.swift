@@ -36,7 +36,9 @@ public enum DayTwoScenario {
     ///   process or SQLite throw; failed expectations are checks, not errors.
     public static func run(on fixture: SmokeFixture) async throws -> Result {
         let layout = try fixture.freshLayout("day-two")
-        let first = try await fixture.worker.run(fixture.workerArguments(layout), layout: layout, logger: fixture.logger)
+        let first = try await fixture.bounded(.dayTwoRun("day_one")) {
+            try await fixture.worker.run(fixture.workerArguments(layout), layout: layout, logger: fixture.logger)
+        }
         guard first.exitCode == 0 else { throw SmokeError("day two: the day-one run failed: \(first.errorLine ?? "rc \(first.exitCode)")") }
 
         // Everything was just read; 12 videos of the first host were read 100 days ago, 5 of the last.
@@ -103,7 +105,9 @@ public enum DayTwoScenario {
         try MergeRuleSet.refreshJSON.write(to: URL(fileURLWithPath: rules))
 
         // serve answers over the day-one artifacts, before, during and after the update.
-        let serving = try await ServingLoad.start(binary: fixture.worker.binary, layout: layout, modelDirectory: fixture.modelDirectory)
+        let serving = try await fixture.bounded(.serveStart) {
+            try await ServingLoad.start(worker: fixture.worker, layout: layout, modelDirectory: fixture.modelDirectory)
+        }
         let outcome: WorkerProcess.Outcome
         let servingResult: ServingLoad.Result
         do {
@@ -116,16 +120,18 @@ public enum DayTwoScenario {
             let oldGeneration = old[urls.last!]?.generation
             try await serving.load(urls, duringUpdate: false, seconds: 2) {}
             outcome = try await serving.load(urls, duringUpdate: true) { [fixture] in
-                try await fixture.worker.run(
-                    fixture.workerArguments(layout, extra: ["--refresh", "--route", "*=\(address)", "--route", "\(downHost)=127.0.0.1:9",
-                                                            "--max-retries", "0"], mergeRules: rules),
-                    layout: layout, logger: fixture.logger)
+                try await fixture.bounded(.dayTwoRun("refresh_run")) {
+                    try await fixture.worker.run(
+                        fixture.workerArguments(layout, extra: ["--refresh", "--route", "*=\(address)", "--route", "\(downHost)=127.0.0.1:9",
+                                                                "--max-retries", "0"], mergeRules: rules),
+                        layout: layout, logger: fixture.logger)
+                }
             }
-            let newGeneration = await serving.awaitNewGeneration(after: oldGeneration)
+            let newGeneration = await serving.awaitNewGeneration(after: oldGeneration, within: fixture.limits.limit(of: .generationWait))
             let new = await serving.answers(urls)
             try await serving.load(urls, duringUpdate: false, seconds: 2) {}
-            await serving.stop()
-            servingResult = serving.result(old: old, new: new, switched: newGeneration != nil)
+            let stop = try await fixture.bounded(.serveStop) { await serving.stop() }
+            servingResult = serving.result(old: old, new: new, switched: newGeneration != nil, stop: stop)
         } catch {
             await serving.stop()
             await federation.stop()
@@ -223,9 +229,11 @@ public enum DayTwoScenario {
         let address = try await federation.start()
         let outcome: WorkerProcess.Outcome
         do {
-            outcome = try await fixture.worker.run(
-                fixture.workerArguments(layout, extra: ["--refresh", "--route", "*=\(address)", "--max-retries", "0"], mergeRules: rules),
-                layout: layout, logger: fixture.logger)
+            outcome = try await fixture.bounded(.dayTwoRun("day_three")) {
+                try await fixture.worker.run(
+                    fixture.workerArguments(layout, extra: ["--refresh", "--route", "*=\(address)", "--max-retries", "0"], mergeRules: rules),
+                    layout: layout, logger: fixture.logger)
+            }
         } catch {
             await federation.stop()
             throw error

@@ -16,6 +16,8 @@ public enum Remedy {
             "run without --use-systemctl"
         case is OutageGateError:
             "check the network and the whitelist; --min-reached-share lowers the gate"
+        case is PhaseTimeout:
+            "see the run folder's smoke.log and worker logs; on a slow machine raise --time-limit-factor"
         case is RunLockError:
             "`peertube-updater lock status` shows the holder"
         default:

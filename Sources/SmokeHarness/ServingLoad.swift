@@ -24,6 +24,23 @@ public final class ServingLoad: Sendable {
         var duringUpdate: Bool
     }
 
+    /// How `serve` ended: SIGTERM (as `systemctl stop` sends), then SIGKILL past the grace period.
+    public struct Stop: Sendable {
+        public var exitStatus: Int32
+        public var milliseconds: Int
+        /// It outlived the grace period and was killed.
+        public var killed: Bool
+        /// The log's first line of a Swift concurrency misuse (a continuation leaked or resumed twice).
+        public var misuse: String?
+
+        /// Exited by itself with status 0 within the grace period, and said nothing of a misuse.
+        public var clean: Bool { !killed && exitStatus == 0 && misuse == nil }
+
+        var json: JSONValue {
+            .object(["rc": .int(Int64(exitStatus)), "ms": .int(Int64(milliseconds)), "killed": .bool(killed), "clean": .bool(clean)])
+        }
+    }
+
     public struct Result: Sendable {
         public var requests: Int
         public var duringUpdate: Int
@@ -33,6 +50,7 @@ public final class ServingLoad: Sendable {
         public var ratePerSecond: Int
         public var latencyDuring: (p50: Double, p99: Double)
         public var latencyOutside: (p50: Double, p99: Double)
+        public var stop: Stop
         public var checks: [SmokeCheck]
         public var passed: Bool { !checks.isEmpty && checks.allSatisfy(\.passed) }
 
@@ -45,49 +63,58 @@ public final class ServingLoad: Sendable {
                 "failed": .int(Int64(failed)), "inconsistent": .int(Int64(inconsistent)), "rate_per_s": .int(Int64(ratePerSecond)),
                 "generations_seen": .array(generationsSeen.map { .int(Int64($0)) }),
                 "latency_ms": .object(["during_update": latency(latencyDuring), "outside_update": latency(latencyOutside)]),
+                "stop": stop.json,
                 "checks": .object(Dictionary(uniqueKeysWithValues: checks.map { ($0.name, $0.json) })),
             ])
         }
     }
 
     private let process: Process
+    private let children: ChildProcesses
+    private let logPath: String
     private let base: String
     private let session: URLSession
     private let samples = Mutex<[Sample]>([])
     /// One request every `1 / ratePerSecond` seconds, whatever the answers take (an open loop).
     public let ratePerSecond: Int
 
-    /// Starts `serve` on a free loopback port over `layout`, and waits until it listens.
+    /// Starts `serve` (the worker's binary) on a free loopback port over `layout`, and waits until it
+    /// listens or exits. The wait has no deadline of its own: the caller bounds it (the day-two
+    /// scenario's `serve_start` phase kills `serve`, recorded in `worker.children`, past its limit).
     ///
     /// - Throws: `SmokeError` when it does not start or exits before listening.
-    public static func start(binary: String, layout: WorkerLayout, modelDirectory: String, ratePerSecond: Int = 20) async throws -> ServingLoad {
+    public static func start(worker: WorkerProcess, layout: WorkerLayout, modelDirectory: String, ratePerSecond: Int = 20) async throws -> ServingLoad {
         let logPath = layout.folder + "/serve.log"
         FileManager.default.createFile(atPath: logPath, contents: nil)
         guard let log = FileHandle(forWritingAtPath: logPath) else { throw SmokeError("cannot write \(logPath)") }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: worker.binary)
         process.arguments = ["serve", "--prod-db", layout.prodDB, "--index", layout.indexPath, "--index-meta", layout.indexMetaPath,
                              "--similarity-db", layout.similarityDB, "--model-dir", modelDirectory, "--port", "0"]
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
+        worker.children.started(process.processIdentifier, "serve")
+        while true {
             let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
             if let line = text.split(separator: "\n").first(where: { $0.contains("listening on http://") }),
                let address = line.split(separator: " ").last {
-                return ServingLoad(process: process, base: String(address), ratePerSecond: ratePerSecond)  // http://127.0.0.1:port
+                return ServingLoad(process: process, children: worker.children, logPath: logPath, base: String(address),
+                                   ratePerSecond: ratePerSecond)  // http://127.0.0.1:port
             }
-            guard process.isRunning else { throw SmokeError("serve exited before listening: \(text.suffix(400))") }
+            guard process.isRunning else {
+                worker.children.ended(process.processIdentifier)
+                throw SmokeError("serve exited before listening: \(text.suffix(400))")
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
-        process.terminate()
-        throw SmokeError("serve did not listen within 60 s; see \(logPath)")
     }
 
-    private init(process: Process, base: String, ratePerSecond: Int) {
+    private init(process: Process, children: ChildProcesses, logPath: String, base: String, ratePerSecond: Int) {
         self.process = process
+        self.children = children
+        self.logPath = logPath
         self.base = base
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = 30
@@ -96,14 +123,25 @@ public final class ServingLoad: Sendable {
         self.ratePerSecond = ratePerSecond
     }
 
-    /// Ends `serve` with SIGTERM (as `systemctl stop` does) and waits for it, without blocking a
-    /// thread of the test runner's small pool (the in-process simulator shares it). The client's idle
-    /// connections are closed first, so serve has nothing in flight to finish.
-    public func stop() async {
+    /// Ends `serve` with SIGTERM (as `systemctl stop` does) and waits for it at most
+    /// `SmokeTimeLimits.serveGrace`, then SIGKILLs it: a serve that ignores SIGTERM is reported, never
+    /// waited out. Waits without blocking a thread of the test runner's small pool (the in-process
+    /// simulator shares it). The client's idle connections are closed first, so serve has nothing in
+    /// flight to finish.
+    @discardableResult
+    public func stop() async -> Stop {
         session.invalidateAndCancel()
-        guard process.isRunning else { return }
-        process.terminate()
+        let clock = ContinuousClock.now
+        let deadline = clock + SmokeTimeLimits.serveGrace
+        if process.isRunning { process.terminate() }
+        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        let killed = process.isRunning
+        if killed { kill(process.processIdentifier, SIGKILL) }
         while process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
+        children.ended(process.processIdentifier)
+        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        let misuse = log.split(separator: "\n").first { $0.contains("MISUSE") }.map(String.init)
+        return Stop(exitStatus: process.terminationStatus, milliseconds: clock.elapsedMilliseconds, killed: killed, misuse: misuse)
     }
 
     /// The URLs the load cycles through: each video's `/similar` and details, each text's search, `/healthz`.
@@ -174,10 +212,10 @@ public final class ServingLoad: Sendable {
         return value
     }
 
-    /// Waits (at most `seconds`) until `/healthz` shows a consistent generation other than `old`.
-    public func awaitNewGeneration(after old: Int?, seconds: Double = 30) async -> Int? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
+    /// Waits (at most `limit`) until `/healthz` shows a consistent generation other than `old`.
+    public func awaitNewGeneration(after old: Int?, within limit: Duration) async -> Int? {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
             let health = await get("\(base)/healthz")
             if let generation = health.generation, generation != old,
                let object = try? JSONSerialization.jsonObject(with: health.body) as? [String: Any], object["consistent"] as? Bool == true {
@@ -188,8 +226,8 @@ public final class ServingLoad: Sendable {
         return nil
     }
 
-    /// The figures and checks: every sample against the answers before and after.
-    public func result(old: [String: Sample], new: [String: Sample], switched: Bool) -> Result {
+    /// The figures and checks: every sample against the answers before and after, and how serve stopped.
+    public func result(old: [String: Sample], new: [String: Sample], switched: Bool, stop: Stop) -> Result {
         let all = samples.withLock { $0 }
         var failed = 0, inconsistent = 0
         var firstFailure = "", firstInconsistent = ""
@@ -227,10 +265,13 @@ public final class ServingLoad: Sendable {
                        detail: "serve switched without a restart; value: URLs whose answer changed"),
             SmokeCheck("serving_requests_during_update", passed: during.count >= ratePerSecond, value: .int(Int64(during.count)),
                        detail: "at least one second of load overlapped the worker run"),
+            SmokeCheck("serving_clean_stop", passed: stop.clean, value: .int(Int64(stop.exitStatus)),
+                       detail: "SIGTERM: exit 0 within the \(SmokeTimeLimits.serveGrace.components.seconds) s grace period without a concurrency misuse; took \(stop.milliseconds) ms"
+                           + (stop.killed ? ", killed after the grace period" : "") + (stop.misuse.map { "; serve.log: \($0)" } ?? "")),
         ]
         return Result(requests: all.count, duringUpdate: during.count, failed: failed, inconsistent: inconsistent,
                       generationsSeen: generations, ratePerSecond: ratePerSecond,
                       latencyDuring: percentiles(during.map(\.milliseconds)),
-                      latencyOutside: percentiles(all.filter { !$0.duringUpdate }.map(\.milliseconds)), checks: checks)
+                      latencyOutside: percentiles(all.filter { !$0.duringUpdate }.map(\.milliseconds)), stop: stop, checks: checks)
     }
 }

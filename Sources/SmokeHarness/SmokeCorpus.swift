@@ -9,6 +9,11 @@ public struct SmokeCorpus: Sendable {
     /// A hash of the description file: the embedded default is rebuilt when it changes.
     public let key: String
     public let path: String
+    /// The description the smoke suite uses, relative to the repository root.
+    public static let defaultPath = "TestResources/smoke-corpus.json"
+
+    /// Every video of the corpus, on every host.
+    public var videoCount: Int { corpus.instances.reduce(0) { $0 + $1.channels.reduce(0) { $0 + $1.videos.count } } }
 
     private struct File: Decodable {
         var seed: UInt64

@@ -26,11 +26,19 @@ public final class SmokeFixture: Sendable {
     public let whitelistLog: String
     public let federation: SimulatedFederation
     public let federationAddress: String
+    /// Each phase's time limit, derived from this fixture's sizes.
+    public let limits: SmokeTimeLimits
 
     // MARK: - Building
 
-    public static func start(options: SmokeOptions, run: RunDirectory, repositoryRoot: String) async throws -> SmokeFixture {
+    /// - Throws: `SmokeError`, `GPUUnavailable`, `ModelError`, `ServiceControlError` for what the session
+    ///   refuses before any work; what building the source DB and the mini-prod throws.
+    /// `corpus`: the description at `SmokeCorpus.defaultPath` unless given; `children` records the
+    /// processes the fixture starts.
+    public static func start(options: SmokeOptions, run: RunDirectory, repositoryRoot: String, corpus given: SmokeCorpus? = nil,
+                             children: ChildProcesses = ChildProcesses()) async throws -> SmokeFixture {
         func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : repositoryRoot + "/" + path }
+        let corpus = try given ?? SmokeCorpus(path: absolute(SmokeCorpus.defaultPath))
         let sink = try LineLogHandler.Sink(stream: FileHandle.standardError, filePath: try run.path("smoke.log"))
         let logger = Logger(label: "smoke") { _ in LineLogHandler(sink: sink) }
         let device = options.resolvedDevice
@@ -43,13 +51,12 @@ public final class SmokeFixture: Sendable {
             settings.name = options.serviceName ?? UpdaterDefaults().serviceName
             _ = try ServiceControl(settings: settings)
         }
-        let worker = try WorkerProcess.locate()
+        let worker = try WorkerProcess.locate(children: children)
         let modelDirectory = absolute(ModelFiles.resolveDirectory(nil))
         _ = try ModelFiles(directory: modelDirectory)
 
         // 1. Source DB: the configured one if present, else the embedded default.
         let configured = options.sourceDB.map(absolute) ?? absolute(UpdaterDefaults().prodDB)
-        let corpus = try SmokeCorpus(path: absolute("TestResources/smoke-corpus.json"))
         let sourceDB: String, embedded: Bool
         if FileManager.default.fileExists(atPath: configured) {
             (sourceDB, embedded) = (configured, false)
@@ -92,13 +99,14 @@ public final class SmokeFixture: Sendable {
         return SmokeFixture(options: options, device: device, run: run, logger: logger, worker: worker, modelDirectory: modelDirectory,
                             sourceDB: sourceDB, sourceIsEmbeddedDefault: embedded, mini: mini, main: main,
                             beforeSnapshot: beforeSnapshot, mergeRulesPath: mergeRulesPath, rules: rules, whitelist: whitelist,
-                            whitelistJSON: whitelistJSON, whitelistLog: whitelistLog, federation: federation, federationAddress: address)
+                            whitelistJSON: whitelistJSON, whitelistLog: whitelistLog, federation: federation, federationAddress: address,
+                            limits: SmokeTimeLimits(factor: options.timeLimitFactor, corpusVideos: corpus.videoCount, miniProdVectors: mini.embeddings))
     }
 
     private init(options: SmokeOptions, device: ComputeDevice, run: RunDirectory, logger: Logger, worker: WorkerProcess, modelDirectory: String,
                  sourceDB: String, sourceIsEmbeddedDefault: Bool, mini: MiniProd.Summary, main: WorkerLayout, beforeSnapshot: String,
                  mergeRulesPath: String, rules: MergeRuleSet, whitelist: WhitelistServer, whitelistJSON: String, whitelistLog: String,
-                 federation: SimulatedFederation, federationAddress: String) {
+                 federation: SimulatedFederation, federationAddress: String, limits: SmokeTimeLimits) {
         self.options = options
         self.device = device
         self.run = run
@@ -117,6 +125,15 @@ public final class SmokeFixture: Sendable {
         self.whitelistLog = whitelistLog
         self.federation = federation
         self.federationAddress = federationAddress
+        self.limits = limits
+    }
+
+    /// Runs `phase` within its time limit (`SmokeTimeLimits.bounded`): past it, every worker and
+    /// `serve` this fixture started is killed and `PhaseTimeout` thrown.
+    ///
+    /// - Throws: `PhaseTimeout`, or what `body` throws.
+    public func bounded<T: Sendable>(_ phase: SmokePhase, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await limits.bounded(phase, children: worker.children, body)
     }
 
     // MARK: - Using

@@ -35,6 +35,9 @@ public struct SmokeOptions: ParsableArguments, Sendable {
     public var maxRetries = 2
     @Option(name: .customLong("videos-stop-after-full-pages"), parsing: .unconditional, help: "The worker's --videos-stop-after-full-pages.")
     public var videosStopAfterFullPages = 1
+    @Option(name: .customLong("time-limit-factor"), parsing: .unconditional,
+            help: ArgumentHelp("Multiplies every phase's time limit (each derived from its work: the texts it may embed, the vectors it indexes); past a limit the session kills what it started and reports the phase.", valueName: "factor"))
+    public var timeLimitFactor = 1.0
     @Option(name: .customLong("service-name"), help: "The service --use-systemctl stops and starts. Default: $PEERTUBE_UPDATER_SERVICE or peertube-browser.")
     public var serviceName: String?
 
@@ -51,6 +54,7 @@ public struct SmokeOptions: ParsableArguments, Sendable {
         guard maxInstances > 0, maxChannels > 0, seedVideosLimit > 0, concurrency > 0, nlist > 0, timeoutMs >= 100 else {
             throw ValidationError("--max-instances, --max-channels, --seed-videos-limit, --concurrency and --nlist must be > 0, --timeout-ms >= 100")
         }
+        guard timeLimitFactor > 0, timeLimitFactor.isFinite else { throw ValidationError("--time-limit-factor must be > 0") }
         guard maxVideosPages >= 0, maxRetries >= 0, videosStopAfterFullPages >= 0 else {
             throw ValidationError("--max-videos-pages, --max-retries and --videos-stop-after-full-pages cannot be negative")
         }
@@ -71,7 +75,7 @@ public struct SmokeOptions: ParsableArguments, Sendable {
             "concurrency": .int(Int64(concurrency)), "nlist": .int(Int64(nlist)), "timeout_ms": .int(Int64(timeoutMs)),
             "max_retries": .int(Int64(maxRetries)), "videos_stop_after_full_pages": .int(Int64(videosStopAfterFullPages)),
             "service_name": serviceName.map(JSONValue.string) ?? .null, "source_db": sourceDB.map(JSONValue.string) ?? .null,
-            "workdir": .string(workdir), "instances_json": .string(instancesJSON),
+            "workdir": .string(workdir), "instances_json": .string(instancesJSON), "time_limit_factor": .double(timeLimitFactor),
         ])
     }
 

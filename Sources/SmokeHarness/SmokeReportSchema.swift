@@ -16,7 +16,7 @@ import PeerTubeUpdater
 /// | `checks` | object: each `{pass: boolean, value: any, detail?: string}` |
 /// | `failure_scenarios` | `{skipped: true}`, or per scenario `{rc, duration_ms: integers, db_unchanged, lock_released, integrity_ok, pass, no_temporary_files: booleans, merge_complete?: boolean}` or `{ran: false}` |
 /// | `day_two` | `{skipped: true}` (with the failure scenarios), `{ran: false}`, or `{rc, duration_ms: integers, pass: boolean, checks: object}` (checks shaped as above) |
-/// | `serving_during_update` | `{skipped: true}` (with the failure scenarios), `{ran: false}`, or `{pass: boolean, requests, during_update, failed, inconsistent, rate_per_s: integers, generations_seen: array of integers, latency_ms: {during_update, outside_update: {p50, p99: numbers}}, checks: object}` |
+/// | `serving_during_update` | `{skipped: true}` (with the failure scenarios), `{ran: false}`, or `{pass: boolean, requests, during_update, failed, inconsistent, rate_per_s: integers, generations_seen: array of integers, latency_ms: {during_update, outside_update: {p50, p99: numbers}}, stop: {rc, ms: integers, killed, clean: booleans}, checks: object}` |
 /// | `metrics` | `before`, `after`, `staging`: object or null |
 /// | `options` | object |
 public enum SmokeReportSchema {
@@ -99,6 +99,9 @@ public enum SmokeReportSchema {
             for (name, check) in serving["checks"]?.members ?? [:] {
                 expect("serving_during_update.checks.\(name).pass", check["pass"], [.boolean])
             }
+            expect("serving_during_update.stop", serving["stop"], [.object])
+            for key in ["rc", "ms"] { expect("serving_during_update.stop.\(key)", serving["stop"]?[key], [.integer]) }
+            for key in ["killed", "clean"] { expect("serving_during_update.stop.\(key)", serving["stop"]?[key], [.boolean]) }
         } else if let serving = top["serving_during_update"]?.members {
             expect("serving_during_update.skipped|ran", serving["skipped"] ?? serving["ran"], [.boolean])
         }

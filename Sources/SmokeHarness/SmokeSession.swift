@@ -22,6 +22,8 @@ public final class SmokeSession: Sendable {
     public let run: RunDirectory?
     private let state = Mutex(State())
     private let startedAt = Date()
+    /// Every worker and `serve` the session started and has not seen end.
+    private let children = ChildProcesses()
 
     private init(options: SmokeOptions, reportBase: String, run: RunDirectory?) {
         self.options = options
@@ -50,10 +52,17 @@ public final class SmokeSession: Sendable {
         do { run = try RunDirectory(base: base) } catch { return try failEarly(options, base: base, error) }
         let session = SmokeSession(options: options, reportBase: base, run: run)
         do {
-            let fixture = try await SmokeFixture.start(options: options, run: run, repositoryRoot: repositoryRoot)
+            let corpus = try SmokeCorpus(path: repositoryRoot + "/" + SmokeCorpus.defaultPath)
+            let limits = SmokeTimeLimits(factor: options.timeLimitFactor, corpusVideos: corpus.videoCount, miniProdVectors: 0)
+            let fixture = try await limits.bounded(.fixture, children: session.children) {
+                try await SmokeFixture.start(options: options, run: run, repositoryRoot: repositoryRoot, corpus: corpus,
+                                             children: session.children)
+            }
             session.state.withLock { $0.fixture = fixture }
             do {
                 try await $current.withValue(session) { try await body() }
+            } catch is PhaseTimeout {
+                // `phase` recorded it.
             } catch {
                 session.record(error: Remedy.describe(error))
             }
@@ -70,11 +79,27 @@ public final class SmokeSession: Sendable {
     /// - Throws: `SmokeError` when the report says FAIL (its `error` says why).
     public static func runAll(options: SmokeOptions, repositoryRoot: String) async throws {
         try await withSession(repositoryRoot: repositoryRoot, options: options) {
-            guard let session = current, let fixture = session.fixture else { return }
-            session.record(main: try await MainRun.run(on: fixture))
+            guard let session = current else { return }
+            session.record(main: try await session.phase(.mainRun) { try await MainRun.run(on: $0) })
             guard !options.skipFailureChecks else { return }
-            for scenario in FailureScenario.allCases { session.record(try await scenario.run(on: fixture)) }
-            session.record(dayTwo: try await DayTwoScenario.run(on: fixture))
+            for scenario in FailureScenario.allCases {
+                session.record(try await session.phase(.failureScenario(scenario)) { try await scenario.run(on: $0) })
+            }
+            session.record(dayTwo: try await session.phase(.dayTwo) { try await DayTwoScenario.run(on: $0) })
+        }
+    }
+
+    /// Runs one phase on the fixture within its time limit. A phase past its limit is recorded as the
+    /// session's error (naming the phase and the limit) and thrown; what it started is killed.
+    ///
+    /// - Throws: `PhaseTimeout`, `SmokeError` without a fixture, or what `body` throws.
+    public func phase<T: Sendable>(_ phase: SmokePhase, _ body: @escaping @Sendable (SmokeFixture) async throws -> T) async throws -> T {
+        guard let fixture else { throw SmokeError("\(phase): the fixture was not built") }
+        do {
+            return try await fixture.bounded(phase) { try await body(fixture) }
+        } catch let timeout as PhaseTimeout {
+            record(error: Remedy.describe(timeout))
+            throw timeout
         }
     }
 

@@ -38,16 +38,20 @@ public struct WorkerProcess: Sendable {
     }
 
     public let binary: String
+    /// The runs in progress (and `serve`, started from the same binary): what a phase past its time
+    /// limit kills.
+    public let children: ChildProcesses
 
     /// `PEERTUBE_UPDATER_BIN`, else the binary beside the running test bundle or tool.
-    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> WorkerProcess {
+    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment,
+                              children: ChildProcesses = ChildProcesses()) throws -> WorkerProcess {
         let candidate = environment["PEERTUBE_UPDATER_BIN"].flatMap { $0.isEmpty ? nil : $0 }
             ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
                 .appendingPathComponent("peertube-updater").path
         guard FileManager.default.isExecutableFile(atPath: candidate) else {
             throw SmokeError("worker binary not found at \(candidate): build it first (swift build), or set PEERTUBE_UPDATER_BIN")
         }
-        return WorkerProcess(binary: candidate)
+        return WorkerProcess(binary: candidate, children: children)
     }
 
     /// The command line of `peertube-updater run <arguments>`, shell-quoted: pasted into a shell, it
@@ -84,13 +88,19 @@ public struct WorkerProcess: Sendable {
         let clock = ContinuousClock.now
         // Wait without blocking a thread of the test runner's small pool.
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            let children = children
+            process.terminationHandler = {
+                children.ended($0.processIdentifier)
+                continuation.resume(returning: $0.terminationStatus)
+            }
             do { try process.run() } catch {
                 process.terminationHandler = nil
                 continuation.resume(throwing: SmokeError("cannot start \(binary): \(error)"))
                 return
             }
             let pid = process.processIdentifier
+            children.started(pid, "worker")
+            if !process.isRunning { children.ended(pid) }
             DispatchQueue.global().asyncAfter(deadline: .now() + timeLimit) {
                 if process.isRunning, process.processIdentifier == pid { kill(pid, SIGKILL) }
             }

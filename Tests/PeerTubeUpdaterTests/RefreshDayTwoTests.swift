@@ -17,7 +17,8 @@ struct RefreshDayTwoTests {
             let result = try await DayTwoScenario.run(on: w.fixture)
             #expect(result.checks.count == 12)
             for check in result.checks { #expect(check.passed, "\(check.name): \(check.value) \(check.detail)") }
-            #expect(result.serving.checks.count == 4)
+            #expect(result.serving.checks.count == 5)
+            #expect(result.serving.stop.clean, "serve exits 0 on SIGTERM within its grace period, no concurrency misuse in its log")
             for check in result.serving.checks { #expect(check.passed, "\(check.name): \(check.value) \(check.detail)") }
             #expect(result.serving.generationsSeen.count >= 2, "the old and the new generation answered")
         }

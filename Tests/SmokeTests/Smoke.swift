@@ -5,13 +5,13 @@ import Testing
 
 /// The smoke suite: the whole worker, as a child process, against a mini-prod and the simulated federation.
 /// Flags come from SMOKE_ARGS (`make smoke-help`); the report is tmp/orchestrator-smoke/last-report.json.
+/// Each test is one phase of the session, bounded by its time limit (`SmokeTimeLimits`).
 @Suite("Smoke", .serialized, SmokeScope())
 struct Smoke {
     @Test("main run: every PASS check of the spec holds")
     func mainRun() async throws {
         let session = try #require(SmokeSession.current)
-        let fixture = try #require(session.fixture)
-        let run = try await MainRun.run(on: fixture)
+        let run = try await session.phase(.mainRun) { try await MainRun.run(on: $0) }
         session.record(main: run)
         for check in run.checks {
             #expect(check.passed, "\(check.name): \(check.detail)")
@@ -23,8 +23,7 @@ struct Smoke {
           arguments: FailureScenario.allCases)
     func failureScenario(_ scenario: FailureScenario) async throws {
         let session = try #require(SmokeSession.current)
-        let fixture = try #require(session.fixture)
-        let result = try await scenario.run(on: fixture)
+        let result = try await session.phase(.failureScenario(scenario)) { try await scenario.run(on: $0) }
         session.record(result)
         #expect(result.passed, "\(scenario): \(result.problems.joined(separator: "; "))")
     }
@@ -33,8 +32,7 @@ struct Smoke {
           .enabled(if: (try? SmokeOptions.fromEnvironment().skipFailureChecks) != true))
     func dayTwo() async throws {
         let session = try #require(SmokeSession.current)
-        let fixture = try #require(session.fixture)
-        let result = try await DayTwoScenario.run(on: fixture)
+        let result = try await session.phase(.dayTwo) { try await DayTwoScenario.run(on: $0) }
         session.record(dayTwo: result)
         for check in result.checks { #expect(check.passed, "\(check.name): \(check.detail)") }
     }

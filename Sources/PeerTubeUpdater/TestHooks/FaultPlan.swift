@@ -59,14 +59,18 @@ public struct InjectedFailure: Error, CustomStringConvertible {
 /// - `PEERTUBE_UPDATER_KILL_AT=<point>:<n>` in the environment (the SIGKILL sweep): the n-th time the
 ///   process reaches `<point>` it kills itself with SIGKILL — no cleanup, no flush, exactly what a
 ///   power cut or the OOM killer does.
+/// - `PEERTUBE_UPDATER_STALL_AT=<point>` in the environment (the smoke's time limits): the process
+///   stops at `<point>` and never goes on, as a hung process does.
 ///
-/// Without either, `reach` is one lookup in an empty table.
+/// Without any, `reach` is one lookup in an empty table.
 public enum FaultPlan {
     public static let killEnvironmentVariable = "PEERTUBE_UPDATER_KILL_AT"
+    public static let stallEnvironmentVariable = "PEERTUBE_UPDATER_STALL_AT"
 
     private struct State {
         var failing = Set<String>()
         var kill: (point: String, hit: Int)?
+        var stall: String?
         var hits = 0
     }
 
@@ -74,26 +78,30 @@ public enum FaultPlan {
         guard let spec = ProcessInfo.processInfo.environment[killEnvironmentVariable],
               let colon = spec.lastIndex(of: ":"), let hit = Int(spec[spec.index(after: colon)...]), hit > 0 else { return nil }
         return (String(spec[..<colon]), hit)
-    }()))
+    }(), stall: ProcessInfo.processInfo.environment[stallEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }))
 
     /// From now on, reaching `point` throws `InjectedFailure` in this process.
     public static func fail(at point: FaultPoint) {
         state.withLock { _ = $0.failing.insert(point.name) }
     }
 
-    /// Reaches `point`: kills the process or throws when the plan says so.
+    /// Reaches `point`: kills the process, stalls it or throws when the plan says so.
     ///
     /// - Throws: `InjectedFailure` at a point set with `fail(at:)`.
     public static func reach(_ point: FaultPoint) throws {
-        let (kill, fail) = state.withLock { state -> (Bool, Bool) in
+        let (kill, stall, fail) = state.withLock { state -> (Bool, Bool, Bool) in
             var kill = false
             if let target = state.kill, target.point == point.name {
                 state.hits += 1
                 kill = state.hits == target.hit
             }
-            return (kill, state.failing.contains(point.name))
+            return (kill, state.stall == point.name, state.failing.contains(point.name))
         }
         if kill { Glibc.kill(getpid(), SIGKILL) }
+        if stall {
+            FileHandle.standardError.write(Data("peertube-updater: stalling \(point.meaning) (\(stallEnvironmentVariable), test only)\n".utf8))
+            while true { sleep(3_600) }
+        }
         if fail { throw InjectedFailure(point: point) }
     }
 }
