@@ -124,7 +124,8 @@ extension Integration {
             #expect(try count(staging, "SELECT count(*) FROM instances WHERE host = ? AND health_status = 'ok'", [host]) == 1)
         }
         for host in healthy + hostiles.filter({ $0.error == nil }).map(\.host) {
-            #expect(try fetchRow(staging, "SELECT last_error FROM instances WHERE host = ?", [host])?["last_error"] as String? == nil, "\(host)")
+            let lastError = try fetchRow(staging, "SELECT last_error FROM instances WHERE host = ?", [host])?["last_error"] as String?
+            #expect(lastError == nil, "\(host): \(lastError ?? "")")
         }
 
         // Each hostile host's error is on its row.

@@ -11,7 +11,10 @@ extension Integration {
         defer { Task { await sim.stop() } }
         let client = PoliteHTTPClient(options: sim.clientOptions(maxRetries: 3))
         defer { client.shutdown() }
-        await #expect(throws: FetchError(.http(404), "HTTP 404 for http://tilvids.com/api/v1/video-channels/nobody")) {
+        // PeerTube's own 404 (an RFC 7807 problem): not retried, and recognised as PeerTube's.
+        var notFound = FetchError(.http(404), "HTTP 404 for http://tilvids.com/api/v1/video-channels/nobody")
+        notFound.peerTubeShaped = true
+        await #expect(throws: notFound) {
             _ = try await client.getJSON(host: "tilvids.com", "/api/v1/video-channels/nobody")
         }
         #expect(sim.federation.requests.filter { $0.path == "/api/v1/video-channels/nobody" }.count == 1)

@@ -42,13 +42,20 @@ public struct SimFaults: Sendable, Codable, Equatable {
         public var hugeDescriptionBytes: Int?
         /// PeerTube's own API rate limit (`rates_limit.api`), as its default configuration answers.
         public var peertubeRateLimit: PeerTubeRateLimit?
+        /// Every API request (`/api/v1/config` too) answers 404 as a server that is not PeerTube: a
+        /// domain that now points elsewhere, a proxy misconfigured for `/api`.
+        public var foreign404: Foreign404?
+        /// Every channel's video list answers PeerTube's own 404 while the channel listing still names
+        /// the channel (a glitch, not a deletion).
+        public var channelVideosNotFound: Bool?
 
         public init(latencyMs: Int? = nil, rateLimited: Int? = nil, retryAfterSeconds: Int? = nil, serverErrors: Int? = nil,
                     hang: Bool? = nil, malformedJSON: Bool? = nil, htmlInsteadOfJSON: Bool? = nil, oversizedBody: Bool? = nil,
                     oversizedBytes: Int? = nil, redirectTo: String? = nil, robotsDisallowAPI: Bool? = nil,
                     detailsNotFoundEvery: Int? = nil, hangAfterHeaders: Bool? = nil, dribbleBytesPerSecond: Int? = nil,
                     payloadMutation: PayloadMutation? = nil, junkNestingDepth: Int? = nil, hugeDescriptionBytes: Int? = nil,
-                    peertubeRateLimit: PeerTubeRateLimit? = nil, detailsServerErrorEvery: Int? = nil) {
+                    peertubeRateLimit: PeerTubeRateLimit? = nil, detailsServerErrorEvery: Int? = nil,
+                    foreign404: Foreign404? = nil, channelVideosNotFound: Bool? = nil) {
             self.latencyMs = latencyMs
             self.rateLimited = rateLimited
             self.retryAfterSeconds = retryAfterSeconds
@@ -68,6 +75,27 @@ public struct SimFaults: Sendable, Codable, Equatable {
             self.hugeDescriptionBytes = hugeDescriptionBytes
             self.peertubeRateLimit = peertubeRateLimit
             self.detailsServerErrorEvery = detailsServerErrorEvery
+            self.foreign404 = foreign404
+            self.channelVideosNotFound = channelVideosNotFound
+        }
+    }
+
+    /// How a server that is not PeerTube answers 404.
+    public enum Foreign404: String, Sendable, Codable, Equatable {
+        /// `text/plain` (`404 page not found`, as Go's default mux answers).
+        case text
+        /// nginx's HTML error page.
+        case html
+        /// JSON in another server's error envelope (`{"timestamp", "status": 404, "error": "Not Found", "path"}`).
+        case json
+
+        func response(path: String) -> SimResponse {
+            switch self {
+            case .text: .text("404 page not found\n", status: 404)
+            case .html: .text("<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>",
+                              status: 404, type: "text/html")
+            case .json: .json(["timestamp": "2026-12-04T10:00:00.000+00:00", "status": 404, "error": "Not Found", "path": path], status: 404)
+            }
         }
     }
 

@@ -160,6 +160,10 @@ public final class SimulatedFederation: Sendable {
             return .text("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>",
                          status: 502, type: "text/html")
         }
+        if let foreign = faults.foreign404 { return foreign.response(path: path) }
+        if faults.channelVideosNotFound == true, path.hasPrefix("/api/v1/video-channels/"), path.hasSuffix("/videos") {
+            return .notFound("Video channel not found", instance: path)
+        }
         if let target = faults.redirectTo {
             let query = query.isEmpty ? "" : "?" + query.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
             return SimResponse(status: 302, headers: ["Location": target + path + query])

@@ -7,6 +7,10 @@ import Logging
 /// every followed server's channels), with `newOnly` only those absent from staging, and stops at
 /// the run-wide `--max-channels`. Each page is stored with the host's progress row, so `--resume`
 /// continues from the next page. A failing host gets its error recorded and the others go on.
+///
+/// In a refresh run every host's listing is read to its end, past the cap too (channels past it are
+/// not stored), and the channels it names are recorded (`Schema.channelListingTables`): a channel
+/// whose videos answer 404 is gone only if its host's complete listing leaves it out as well.
 public enum ChannelsCrawl {
     /// - Throws: `StorageError` or `DatabaseError` for staging; a failing host is recorded on its row, not
     ///   thrown.
@@ -47,14 +51,30 @@ public enum ChannelsCrawl {
         return summary
     }
 
-    private static func crawlHost(_ host: String, from start: Int, store: CrawlStore, client: PoliteHTTPClient,
+    /// Pages `host`'s channel list from `start`; true when the host is done (listed to its end within the cap).
+    private static func crawlHost(_ host: String, from first: Int, store: CrawlStore, client: PoliteHTTPClient,
                                   budget: Budget, options: CrawlOptions, tally: StageTally,
                                   problems: HostProblems) async throws -> Bool {
-        var start = start
-        while !budget.isExhausted {
+        var start = first
+        // Once the cap cuts a page, nothing more is stored; a refresh run goes on listing to the end.
+        var capped = false
+        while options.refreshRun || !budget.isExhausted {
             let page = try await client.getJSON(host: host, "/api/v1/video-channels?start=\(start)&count=\(options.pageSize)&sort=createdAt")
             guard let items = page.json["data"]?.array else {
                 throw FetchError(.invalidJSON, "no data array in the channel list of \(host) at start=\(start)")
+            }
+            let next = start + items.count
+            let total = page.json["total"]?.int
+            let last = items.count < options.pageSize || (total.map { Int64(next) >= $0 } ?? false)
+            if options.refreshRun {
+                // Every channel the listing names on this host, refused items too: they exist.
+                let named = items.filter { PeerTubeMapping.channelHost($0) == host }.compactMap { $0["id"]?.string }
+                try store.recordListedChannels(named, host: host, complete: last && first == 0)
+            }
+            if capped {
+                if last { return false }
+                start = next
+                continue
             }
             let (valid, refusals) = PayloadCheck.partition(items, PayloadCheck.problem(inChannel:))
             problems.note(.refusedItems, on: host, count: refusals.count, "channel list at start=\(start): \(refusals[0])")
@@ -67,16 +87,18 @@ public enum ChannelsCrawl {
             let granted = budget.take(local.count)
             let truncated = granted < local.count
             local = Array(local.prefix(granted))
-            let next = start + items.count
             // A page cut by the cap is fetched again on resume (new-only skips what was stored).
             try store.storeChannels(local, host: host, nextStart: truncated ? start : next)
-            if truncated { return false }
             tally.update {
                 $0.channels += local.count
                 $0.pages += 1
             }
-            let total = page.json["total"]?.int
-            if items.count < options.pageSize || (total.map { Int64(next) >= $0 } ?? false) { return true }
+            if truncated {
+                capped = true
+                if !options.refreshRun || last { return false }
+            } else if last {
+                return true
+            }
             start = next
         }
         return false

@@ -16,8 +16,9 @@ public struct CrawlOptions: Sendable {
     public var existingDB: String?
     /// Fetch `GET /api/v1/videos/{uuid}` for new videos: full description, tags, comment count.
     public var fetchDetails = true
-    /// A refresh run: a channel whose video list answers 404 is gone upstream, and every video
-    /// `existingDB` holds of it is recorded in staging's `gone_videos` (the merge removes them); a
+    /// A refresh run: a channel whose video list answers PeerTube's own 404 and which its host's
+    /// complete channel listing (read to the end in refresh runs) leaves out is gone upstream, and
+    /// every video `existingDB` holds of it is recorded in staging's `gone_videos` (the merge removes them); a
     /// video of `existingDB` that a complete listing of its channel leaves out is recorded in
     /// staging's `listing_missing` (the refresh re-reads it first: only a 404 removes it).
     public var refreshRun = false

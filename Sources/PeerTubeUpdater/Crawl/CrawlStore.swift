@@ -282,6 +282,32 @@ struct CrawlStore: Sendable {
         }
     }
 
+    /// Records channels `host`'s listing named this run (`listed_channels`); with `complete`, that its
+    /// listing was read from the first page to the end.
+    func recordListedChannels(_ ids: [String], host: String, complete: Bool) throws {
+        try db.write { db in
+            try db.execute(sql: Schema.channelListingTables)
+            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO listed_channels(instance_domain, channel_id) VALUES (?, ?)")
+            for id in ids { try insert.execute(arguments: [host, id]) }
+            if complete {
+                try db.execute(sql: "INSERT OR REPLACE INTO complete_channel_listings(instance_domain, listed_at) VALUES (?, ?)",
+                               arguments: [host, Self.nowMs()])
+            }
+        }
+    }
+
+    /// Whether `channel`'s host listing was read to its end this run, and whether it named `channel`.
+    func listing(of channel: ChannelRecord) throws -> (complete: Bool, listed: Bool) {
+        try db.read { db in
+            guard try db.hasTable("complete_channel_listings") else { return (false, false) }
+            let complete = try Bool.fetchOne(db, sql: "SELECT 1 FROM complete_channel_listings WHERE instance_domain = ?",
+                                             arguments: [channel.instanceDomain]) ?? false
+            let listed = try Bool.fetchOne(db, sql: "SELECT 1 FROM listed_channels WHERE instance_domain = ? AND channel_id = ?",
+                                           arguments: [channel.instanceDomain, channel.channelID]) ?? false
+            return (complete, listed)
+        }
+    }
+
     func storeGoneChannel(_ channel: ChannelRecord, videosIn existing: some DatabaseReader, at now: Int64) throws -> Int {
         let ids = try existing.read { db in
             try String.fetchAll(db, sql: "SELECT video_id FROM videos WHERE channel_id = ? AND instance_domain = ?",

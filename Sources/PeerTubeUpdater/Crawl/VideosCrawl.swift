@@ -43,9 +43,13 @@ public enum VideosCrawl {
                 problems.note(.failedChannels, on: channel.instanceDomain, fetchError.description)
                 logger.warning("videos: \(channel.channelName ?? channel.channelID)@\(channel.instanceDomain) failed: \(fetchError)")
                 try? store.markChannel(channel, error: fetchError, source: "videos")
-                if options.refreshRun, case .http(404) = fetchError.kind, let existing,
-                   let gone = try? store.storeGoneChannel(channel, videosIn: existing, at: CrawlStore.nowMs()) {
-                    logger.warning("videos: \(channel.channelName ?? channel.channelID)@\(channel.instanceDomain) answers 404: gone upstream, its \(gone) known video(s) recorded as gone")
+                if options.refreshRun, case .http(404) = fetchError.kind, let existing {
+                    let name = "\(channel.channelName ?? channel.channelID)@\(channel.instanceDomain)"
+                    if let reason = await doubtOnGone(channel, fetchError, store: store, client: client) {
+                        logger.warning("videos: \(name) answers 404 but is not taken as gone (\(reason)): nothing deleted")
+                    } else if let gone = try? store.storeGoneChannel(channel, videosIn: existing, at: CrawlStore.nowMs()) {
+                        logger.warning("videos: \(name) answers PeerTube's 404 and its host's complete listing leaves it out: gone upstream, its \(gone) known video(s) recorded as gone")
+                    }
                 }
                 let key = [channel.instanceDomain, channel.channelID]
                 let offset = (try? store.resumeOffset(.videos, key: key)) ?? 0
@@ -62,6 +66,21 @@ public enum VideosCrawl {
             logger.info("videos: \(summary.missingFromListings) known video(s) missing from their channel's complete listing: re-read first by the refresh")
         }
         return summary
+    }
+
+    /// Why a channel whose video list answered 404 is not known to be gone (nil: it is). Gone takes
+    /// PeerTube's own answer (its 404 shape, from a host that answered as PeerTube this run) and the
+    /// host's complete channel listing of this run without the channel: one bad answer (a proxy, a
+    /// domain now pointing elsewhere, a listing cut short) must never delete a channel's videos.
+    static func doubtOnGone(_ channel: ChannelRecord, _ error: FetchError, store: CrawlStore, client: PoliteHTTPClient) async -> String? {
+        guard error.peerTubeShaped else { return "the 404 is not in PeerTube's error shape" }
+        guard await client.confirmsNotFound(error, on: channel.instanceDomain) else {
+            return "\(channel.instanceDomain) does not answer /api/v1/config as PeerTube"
+        }
+        guard let listing = try? store.listing(of: channel), listing.complete else {
+            return "the host's channel listing was not read to its end this run"
+        }
+        return listing.listed ? "the host's channel listing still names it" : nil
     }
 
     /// Round-robin over hosts, so every host has work in flight and none is hammered alone.

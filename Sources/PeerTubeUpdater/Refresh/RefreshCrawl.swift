@@ -9,6 +9,8 @@ import Synchronization
 /// video whose details answer 404 into `gone_videos`. Prod changes later, in the merge transaction
 /// (UPSERT of the refreshed columns, removal of gone videos), like everything else.
 ///
+/// A 404 counts only as PeerTube's own (`PoliteHTTPClient.confirmsNotFound`): a plain-text or HTML
+/// 404, or JSON from a server that does not answer `/api/v1/config` as PeerTube, is a failure.
 /// A request that fails otherwise (timeout, 5xx, a refused payload) changes nothing: the video keeps
 /// its prod row and its old `last_checked_at`, so the next run tries it again. One failed reading
 /// never deletes anything.
@@ -69,7 +71,8 @@ public enum RefreshCrawl {
                     readings.withLock { $0.videos.append(record) }
                 } catch {
                     let error = error as? FetchError ?? FetchError(.network, "\(error)")
-                    if case .http(404) = error.kind {
+                    // Gone only on PeerTube's own 404 (its shape, a host that answers as PeerTube).
+                    if await client.confirmsNotFound(error, on: target.host) {
                         readings.withLock { $0.gone.append((target.videoID, target.host, "not_found")) }
                     } else {
                         readings.withLock { $0.failed += 1 }

@@ -133,6 +133,21 @@ public enum Schema {
         );
         """
 
+    /// Staging only, refresh runs: the channels each host's listing (`/api/v1/video-channels`) named
+    /// this run, and the hosts whose listing was read from its first page to its end. A channel
+    /// whose videos answer 404 is gone only when its host's complete listing leaves it out too.
+    public static let channelListingTables = """
+        CREATE TABLE IF NOT EXISTS listed_channels (
+            instance_domain TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            PRIMARY KEY (instance_domain, channel_id)
+        );
+        CREATE TABLE IF NOT EXISTS complete_channel_listings (
+            instance_domain TEXT PRIMARY KEY,
+            listed_at INTEGER NOT NULL
+        );
+        """
+
     /// Each instance's health across runs (`InstanceHealth`): in staging, this run's rows; in prod, the
     /// history, updated by the merge.
     public static let instanceHealthTable = """

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a request gave no usable data, classified the way operators search logs: the kind is stable
 /// (`timeout`, `http_404`, `invalid_json`, …), the message says what happened and where.
 public struct FetchError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -19,6 +21,10 @@ public struct FetchError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var kind: Kind
     public var message: String
+    /// An HTTP error whose body has PeerTube's own error shape: an RFC 7807 problem
+    /// (`application/problem+json`, since v3.3) or the `{"error": "…"}` JSON older versions send. A
+    /// plain-text or HTML 404 (a proxy, a domain that now points elsewhere) does not.
+    public var peerTubeShaped = false
 
     /// `message` is escaped (`escapedForLog`): it quotes URLs, headers and payloads from outside, and
     /// goes to logs, error lines and the instance rows.
@@ -64,4 +70,17 @@ public struct FetchError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(label): \(message)" }
+
+    /// True when `body` (of an answer with `status`) has PeerTube's own error shape: a JSON object
+    /// that is an RFC 7807 problem (`application/problem+json` with a numeric `status` equal to the
+    /// answer's, or a `title`/`detail`), or, as JSON, the older `{"error": "…"}`.
+    static func hasPeerTubeErrorShape(_ body: Data, contentType: String?, status: Int) -> Bool {
+        let type = contentType?.lowercased().split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard type == "application/problem+json" || type == "application/json",
+              let object = try? JSONValue.parse(body), case .object(let fields) = object else { return false }
+        if type == "application/problem+json" {
+            return fields["status"]?.int.map { $0 == Int64(status) } ?? (fields["title"]?.string != nil || fields["detail"]?.string != nil)
+        }
+        return fields["error"]?.string != nil || (fields["status"]?.int == Int64(status) && fields["title"]?.string != nil)
+    }
 }

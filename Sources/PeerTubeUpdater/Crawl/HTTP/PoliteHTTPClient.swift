@@ -204,8 +204,34 @@ public final class PoliteHTTPClient: Sendable {
         case 300..<400 where response.redirectURL != nil:
             return .redirect(response.redirectURL!)
         default:
-            return .failure(FetchError(.http(response.status), "HTTP \(response.status) for \(url)"))
+            let shaped = FetchError.hasPeerTubeErrorShape(response.body, contentType: response.headers["content-type"], status: response.status)
+            var error = FetchError(.http(response.status), "HTTP \(response.status) for \(url)"
+                                   + (shaped ? "" : " (\(response.headers["content-type"] ?? "no content type"), not PeerTube's error shape)"))
+            error.peerTubeShaped = shaped
+            return .failure(error)
         }
+    }
+
+    // MARK: - Is it PeerTube?
+
+    /// The `serverVersion` `host` gives at `/api/v1/config`, asked once per client (one client is
+    /// one run): nil when the host does not answer as PeerTube does (another server now holds the
+    /// domain, a proxy answers for `/api`, or it failed).
+    public func peerTubeVersion(of host: String) async -> String? {
+        await hosts.identity(host) { [self] in
+            guard let config = try? await getJSON(host: host, "/api/v1/config"),
+                  let version = config.json["serverVersion"]?.string, !version.isEmpty else { return nil }
+            return version
+        }
+    }
+
+    /// True only when `error` is PeerTube's own answer that the thing asked for does not exist: a 404
+    /// in PeerTube's error shape, from a host that answered as PeerTube in this run. Anything else
+    /// (a plain-text or HTML 404, JSON from another server) is a failure of the host, never a
+    /// deletion.
+    public func confirmsNotFound(_ error: FetchError, on host: String) async -> Bool {
+        guard error.kind == .http(404), error.peerTubeShaped else { return false }
+        return await peerTubeVersion(of: host) != nil
     }
 
     /// The redirect target when it stays on the original host (http or https, default port).
@@ -263,6 +289,7 @@ private actor HostStates {
     private var pacers: [String: HostPacer] = [:]
     private var workingScheme: [String: String] = [:]
     private var robotsRules: [String: Task<RobotsRules, Never>] = [:]
+    private var identities: [String: Task<String?, Never>] = [:]
     private var failureStreak: [String: Int] = [:]
 
     init(perHost: Int) { self.perHost = perHost }
@@ -301,6 +328,13 @@ private actor HostStates {
         if let task = robotsRules[host] { return await task.value }
         let task = Task { await fetch() }
         robotsRules[host] = task
+        return await task.value
+    }
+
+    func identity(_ host: String, fetch: @escaping @Sendable () async -> String?) async -> String? {
+        if let task = identities[host] { return await task.value }
+        let task = Task { await fetch() }
+        identities[host] = task
         return await task.value
     }
 }
