@@ -130,7 +130,6 @@ public struct SmokeTimeLimits: Sendable {
     public func bounded<T: Sendable>(_ phase: SmokePhase, children: ChildProcesses,
                                      _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let limit = limit(of: phase)
-        let deadline = ContinuousClock.now + limit
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
             // Whoever takes the continuation first (the work, or the deadline) resumes it.
             let waiting = OnceContinuation(continuation)
@@ -142,11 +141,10 @@ public struct SmokeTimeLimits: Sendable {
                     waiting.take()?.resume(throwing: error)
                 }
             }
-            Task {
-                // Short sleeps, so this ends soon after the work does.
-                while waiting.isPending, ContinuousClock.now < deadline {
-                    try? await Task.sleep(for: min(.milliseconds(250), deadline - ContinuousClock.now))
-                }
+            // A Dispatch timer, not a task: the watchdog must fire even when the cooperative pool is
+            // busy or blocked (a hang can hold its threads; under load a task's sleep ran 40x late).
+            let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) {
                 guard let continuation = waiting.take() else { return }
                 work.cancel()
                 continuation.resume(throwing: PhaseTimeout(phase: phase, limit: limit, killed: children.killAll()))
@@ -160,8 +158,6 @@ private final class OnceContinuation<T: Sendable>: Sendable {
     private let slot: Mutex<CheckedContinuation<T, Error>?>
 
     init(_ continuation: CheckedContinuation<T, Error>) { slot = Mutex(continuation) }
-
-    var isPending: Bool { slot.withLock { $0 != nil } }
 
     func take() -> CheckedContinuation<T, Error>? {
         slot.withLock { value in

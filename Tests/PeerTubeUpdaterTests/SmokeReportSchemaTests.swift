@@ -21,6 +21,7 @@ import Testing
             "rate_per_s": .int(25), "generations_seen": .array([.int(1), .int(2)]),
             "latency_ms": .object(["during_update": .object(["p50": .double(12.5), "p99": .double(70)]),
                                    "outside_update": .object(["p50": .double(9.1), "p99": .int(40)])]),
+            "stop": .object(["rc": .int(0), "ms": .int(520), "killed": .bool(false), "clean": .bool(true)]),
             "checks": .object(["serving_zero_failed": .object(["pass": .bool(true), "value": .int(0)])])]),
         "metrics": .object(["before": .object([:]), "after": .null, "staging": .null]),
         "options": .object([:]),
@@ -58,6 +59,11 @@ import Testing
             "serving_during_update.latency_ms.during_update.p99: missing",
             "serving_during_update.latency_ms.outside_update.p50: missing",
             "serving_during_update.latency_ms.outside_update.p99: missing",
+        ])
+        var stopped = Self.conforming["serving_during_update"]!.members!
+        stopped["stop"] = .object(["rc": .int(143), "ms": .int(10_000), "killed": .string("yes")])
+        #expect(SmokeReportSchema.problems(in: changed("serving_during_update", .object(stopped))) == [
+            "serving_during_update.stop.clean: missing", "serving_during_update.stop.killed: string, expected boolean",
         ])
     }
 }
