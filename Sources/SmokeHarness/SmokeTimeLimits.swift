@@ -41,7 +41,7 @@ public struct PhaseTimeout: Error, CustomStringConvertible {
     public var killed: [String]
 
     public var description: String {
-        let seconds = Int((Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18).rounded(.up))
+        let seconds = Int(limit.seconds.rounded(.up))
         let what = killed.isEmpty ? "" : "; killed \(killed.joined(separator: ", "))"
         return "phase \(phase) exceeded its time limit of \(seconds) s\(what) (a slow machine: raise --time-limit-factor)"
     }
@@ -143,8 +143,7 @@ public struct SmokeTimeLimits: Sendable {
             }
             // A Dispatch timer, not a task: the watchdog must fire even when the cooperative pool is
             // busy or blocked (a hang can hold its threads; under load a task's sleep ran 40x late).
-            let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
-            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(nanoseconds))) {
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(limit.seconds * 1e9))) {
                 guard let continuation = waiting.take() else { return }
                 work.cancel()
                 continuation.resume(throwing: PhaseTimeout(phase: phase, limit: limit, killed: children.killAll()))

@@ -43,7 +43,7 @@ struct EmbedCommand: ParsableCommand {
     func run() throws {
         let logger = try log.makeLogger("embed")
         let embedder = try SentenceEmbedder(modelDirectory: model.directory,
-                                            device: device.resolved(default: .cpu), threads: model.threads)
+                                            device: device.resolved(default: .cpu), threads: model.threads, precision: device.gpuPrecision)
         if let db {
             _ = try EmbeddingStage.run(dbPath: db, embedder: embedder,
                                        options: .init(batchSize: batchSize, force: force), logger: logger)
@@ -56,7 +56,7 @@ struct EmbedCommand: ParsableCommand {
         } catch {
             throw ValidationError("\(texts) is not a readable JSON list of strings")
         }
-        let vectors = embedder.embed(input)
+        let vectors = try embedder.embed(input)
         try JSONEncoder().encode(vectors).write(to: URL(fileURLWithPath: out), options: .atomic)
         logger.info("embed: wrote \(vectors.count) vectors of \(embedder.dimension) floats to \(out)")
     }

@@ -130,6 +130,7 @@ struct RunCommand: AsyncParsableCommand {
         options.similarityTopK = topK
         options.similarityNprobe = nprobe
         options.device = device.resolved(default: .gpu)
+        options.gpuPrecision = device.gpuPrecision
         options.service.enabled = useSystemctl
         options.service.name = serviceName ?? defaults.serviceName
         options.service.executable = systemctlBin

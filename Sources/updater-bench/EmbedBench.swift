@@ -43,9 +43,9 @@ struct EmbedBench: ParsableCommand {
             let page = batchSize ?? embedder.preferredBatchSize
             var times: [Double] = []
             for run in 1...runs {
-                times.append(Measure.seconds {
+                times.append(try Measure.seconds {
                     for start in stride(from: 0, to: list.count, by: page) {
-                        _ = embedder.embed(Array(list[start..<min(start + page, list.count)]))
+                        _ = try embedder.embed(Array(list[start..<min(start + page, list.count)]))
                     }
                 })
                 print(String(format: "threads %d run %d: %.2f s, %.1f texts/s", threadCount, run, times.last!,

@@ -30,7 +30,7 @@ import Testing
 
     @Test func vectorsMatchTheReference() throws {
         let embedder = try InstalledModel.embedder.get()
-        let vectors = embedder.embed(tokenIDs: Self.referenceIDs)
+        let vectors = try embedder.embed(tokenIDs: Self.referenceIDs)
         var worstCosine: Float = 1, worstDiff: Float = 0
         for (got, expected) in zip(vectors, Self.referenceVectors) {
             let cosine = zip(got, expected).reduce(0) { $0 + $1.0 * $1.1 }
@@ -64,7 +64,7 @@ import Testing
             let embedder = try SentenceEmbedder(modelDirectory: InstalledModel.directory, device: .cpu, threads: threads)
             #expect(embedder.workers == threads)
             #expect(embedder.preferredBatchSize == max(64, 32 * threads))
-            let vectors = embedder.embed(sample)
+            let vectors = try embedder.embed(sample)
             #expect(vectors.count == sample.count)
             for (index, (mine, all)) in zip(vectors, reference).enumerated() {
                 #expect(zip(mine, all).allSatisfy { abs($0 - $1) < 1e-5 }, "text \(index) with \(threads) threads")
@@ -75,9 +75,9 @@ import Testing
     @Test func batchingDoesNotChangeVectors() throws {
         let embedder = try InstalledModel.embedder.get()
         let sample = Array(Self.texts.prefix(12))
-        let together = embedder.embed(sample)
+        let together = try embedder.embed(sample)
         for (text, vector) in zip(sample, together) {
-            let alone = embedder.embed([text])[0]
+            let alone = try embedder.embed([text])[0]
             #expect(zip(alone, vector).allSatisfy { abs($0 - $1) < 1e-5 })
         }
     }

@@ -40,7 +40,7 @@ extension Integration {
         let stored = try vectors(path)
         #expect(stored.count == 20)
         let expectedText = "Video number 3 about cooking soup\nFull description.\ntags: soup, winter\ncategory: Food\nchannel: Cooking 🍲\ncomments_count: 0"
-        let expected = embedder.embed([expectedText])[0]
+        let expected = try embedder.embed([expectedText])[0]
         let got = try #require(stored["v3"])
         #expect(got.dim == 384 && got.model == "all-MiniLM-L6-v2")
         #expect(zip(got.vector, expected).allSatisfy { abs($0 - $1) < 1e-5 })

@@ -82,7 +82,7 @@ struct ServeHTTPTests {
             let search = try await get("\(base)/api/v1/search/similar?count=5&text=" + text.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)
             #expect(search.status == 200)
             let found = (search.json["data"] as? [[String: Any]] ?? []).compactMap { ($0["video"] as? [String: Any])?["id"] as? String }
-            let query = embedder.embed([text])[0]
+            let query = try embedder.embed([text])[0]
             let exact = try await DatabaseFile.open(served.corpus.prod, role: "test", access: .readOnly).read { (db: Database) throws -> [(id: String, score: Float)] in
                 try Row.fetchAll(db, sql: "SELECT video_id, embedding FROM video_embeddings").map { row in
                     (id: row["video_id"] as String, score: zip(EmbeddingBlob.decode(row["embedding"] as Data), query).reduce(Float(0)) { $0 + $1.0 * $1.1 })

@@ -18,6 +18,16 @@ public enum CUDAProbe {
         public var devices: [Device] = []
         /// Why the probe stopped short (no driver, `cuInit` failed, …).
         public var problem: String?
+        /// cuBLAS and NVRTC: the file each loaded from (with its version), or why none did.
+        public var libraries: [(name: String, found: String?, problem: String?)] = []
+
+        /// Why the GPU stages cannot run here though a device may be present: a library that did not load.
+        public var libraryProblem: String? { libraries.first { $0.found == nil }.map { "\($0.name): \($0.problem ?? "not found")" } }
+
+        public static func == (a: Report, b: Report) -> Bool {
+            a.driverLibrary == b.driverLibrary && a.driverVersion == b.driverVersion && a.devices == b.devices && a.problem == b.problem
+                && a.libraries.map(\.name) == b.libraries.map(\.name) && a.libraries.map(\.found) == b.libraries.map(\.found)
+        }
 
         /// One line for logs and `peertube-updater device`.
         public var summary: String {
@@ -29,17 +39,22 @@ public enum CUDAProbe {
     }
 
     /// Loads the driver by its bare name (the loader's path), then from the usual install folders,
-    /// and lists the devices.
-    public static func probe() -> Report {
+    /// lists the devices, and looks for cuBLAS and NVRTC (`CUDALibraries`' search order).
+    public static func probe(libraries: CUDALibraries = CUDALibraries()) -> Report {
         var report = Report()
-        let candidates = ["libcuda.so.1", "/usr/lib/x86_64-linux-gnu/libcuda.so.1", "/usr/lib64/libcuda.so.1",
-                          "/usr/local/nvidia/lib64/libcuda.so.1"]
-        guard let (driver, library) = candidates.lazy.compactMap({ path in dlopen(path, RTLD_NOW | RTLD_LOCAL).map { ($0, path) } }).first else {
+        let loaders: [(String, () throws -> String)] = [
+            ("cuBLAS", { try libraries.cuBLAS().path }),
+            ("NVRTC", { let nvrtc = try NVRTC(libraries: libraries); return "\(nvrtc.path) (version \(nvrtc.version.major).\(nvrtc.version.minor))" }),
+        ]
+        for (name, load) in loaders {
+            do { report.libraries.append((name, try load(), nil)) } catch { report.libraries.append((name, nil, "\(error)")) }
+        }
+        guard let opened = try? CUDALibraries.driver() else {
             report.problem = "the CUDA driver (libcuda.so.1) is not installed on this machine"
             return report
         }
-        defer { dlclose(driver) }
-        report.driverLibrary = library
+        let driver = opened.handle
+        report.driverLibrary = opened.path
         typealias CUInit = @convention(c) (UInt32) -> Int32
         typealias CUInt = @convention(c) (UnsafeMutablePointer<Int32>) -> Int32
         typealias CUDeviceGet = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
@@ -47,7 +62,7 @@ public enum CUDAProbe {
         typealias CUDeviceTotalMem = @convention(c) (UnsafeMutablePointer<Int>, Int32) -> Int32
         func symbol<T>(_ name: String, as: T.Type) -> T? { dlsym(driver, name).map { unsafeBitCast($0, to: T.self) } }
         guard let cuInit = symbol("cuInit", as: CUInit.self), let getCount = symbol("cuDeviceGetCount", as: CUInt.self) else {
-            report.problem = "\(library) lacks cuInit/cuDeviceGetCount"
+            report.problem = "\(opened.path) lacks cuInit/cuDeviceGetCount"
             return report
         }
         let status = cuInit(0)
@@ -95,12 +110,13 @@ public enum GPUStages {
         case annBuild = "ANN build"
     }
 
-    /// The stages of this build that run on a CUDA device (none yet: the kernels are to come).
-    public static let available: Set<Stage> = []
+    /// The stages of this build that run on a CUDA device.
+    public static let available: Set<Stage> = [.embeddings]
 
-    /// nil when `stage` can run on this machine's GPU, else why not.
+    /// nil when `stage` can run on this machine's GPU (a device, cuBLAS and NVRTC load), else why not.
     public static func unavailability(of stage: Stage, probe: CUDAProbe.Report = CUDAProbe.probe()) -> String? {
         if let problem = probe.problem { return problem }
+        if let problem = probe.libraryProblem { return "\(problem); `make gpu-deps` installs the CUDA libraries from PyPI" }
         guard available.contains(stage) else {
             return "\(probe.devices.count) CUDA device(s) found, but this build has no CUDA kernels for the \(stage.rawValue) stage yet"
         }

@@ -38,8 +38,8 @@ public enum EmbeddingStage {
         public var durationMs: Int
     }
 
-    /// - Throws: `StorageError` for an unusable DB, `DatabaseError` when a batch cannot be committed (earlier
-    ///   batches stay).
+    /// - Throws: `StorageError` for an unusable DB, `DatabaseError` when a batch cannot be committed, and
+    ///   `DeviceError` when the GPU fails mid-stage (no CPU fallback); the batches committed before stay.
     public static func run(dbPath: String, embedder: SentenceEmbedder, options: Options = .init(),
                            logger: Logger) throws -> Result {
         let batchSize = options.batchSize ?? embedder.preferredBatchSize
@@ -55,7 +55,7 @@ public enum EmbeddingStage {
             try db.execute(sql: Schema.videoEmbeddingsTable)
             return try Int.fetchOne(db, sql: "SELECT count(*) FROM videos v WHERE \(pending)") ?? 0
         }
-        logger.info("embeddings: device=\(embedder.device.rawValue) model=\(ModelFiles.modelName) videos_to_embed=\(candidates) batch_size=\(batchSize) threads=\(embedder.workers)")
+        logger.info("embeddings: device=\(embedder.marker) model=\(ModelFiles.modelName) videos_to_embed=\(candidates) batch_size=\(batchSize) threads=\(embedder.workers) on \(embedder.deviceDescription)")
 
         var result = Result(candidates: candidates, embedded: 0, withoutText: 0, durationMs: 0)
         let prod = try options.unchangedIn.map { try DatabaseFile.open($0, role: "prod DB", access: .readOnly) }
@@ -87,7 +87,7 @@ public enum EmbeddingStage {
                 keys.append((row["video_id"], row["instance_domain"]))
                 texts.append(text)
             }
-            let vectors = embedder.embed(texts)
+            let vectors = try embedder.embed(texts)
             let createdAt = Self.timestamp()
             try queue.write { db in
                 let insert = try db.makeStatement(sql: """

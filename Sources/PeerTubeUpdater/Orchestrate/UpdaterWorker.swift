@@ -34,7 +34,8 @@ public enum UpdaterWorker {
         }
         _ = try DatabaseFile.open(options.prodDB, role: "prod DB", access: .readOnly)
         guard options.nlist > 0 else { throw ANNError.badParameters("--nlist must be > 0") }
-        let embedder = try SentenceEmbedder(modelDirectory: options.modelDirectory, device: options.device, threads: options.embeddingThreads)
+        let embedder = try SentenceEmbedder(modelDirectory: options.modelDirectory, device: options.device, threads: options.embeddingThreads,
+                                            precision: options.gpuPrecision)
         let service = options.service.enabled ? try ServiceControl(settings: options.service) : nil
 
         for point in options.injection.failAt { FaultPlan.fail(at: point) }

@@ -29,6 +29,8 @@ public struct WorkerOptions: Sendable {
 
     /// Where the embeddings and the ANN build run; `.gpu` has no CPU fallback.
     public var device = ComputeDevice.gpu
+    /// How the GPU computes its GEMMs (fp32 unless asked).
+    public var gpuPrecision = GEMMPrecision.fp32
     public var nlist = ANNBuild.Options().nlist
     public var similarityTopK = SimilarityPrecompute.Options().topK
     public var similarityNprobe = SimilarityPrecompute.Options().nprobe

@@ -8,6 +8,9 @@ extension Duration {
 extension ContinuousClock.Instant {
     /// Whole milliseconds since this instant.
     public var elapsedMilliseconds: Int {
-        Int(((ContinuousClock.now - self).seconds * 1000).rounded(.down))
+        Int((elapsedSeconds * 1000).rounded(.down))
     }
+
+    /// Seconds since this instant.
+    public var elapsedSeconds: Double { (ContinuousClock.now - self).seconds }
 }
