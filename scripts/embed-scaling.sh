@@ -12,17 +12,9 @@ cd "$(dirname "$0")"
 bench=./bin/updater-bench
 export LD_LIBRARY_PATH="$PWD/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 cores=$(nproc)
-model=models/all-MiniLM-L6-v2
 echo "machine: $cores cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 [ -f texts.json ] || python3 tools/gen_texts.py -n 2000 --seed 1234 -o texts.json || exit 1
-if [ ! -f "$model/model.safetensors" ]; then
-  model=scaling-model
-  [ -f "$model/model.safetensors" ] || { rm -rf "$model" && cp -r model-config "$model" && python3 -c "
-import torch; from transformers import BertConfig, BertModel
-torch.manual_seed(1234)
-BertModel(BertConfig.from_pretrained('$model'), add_pooling_layer=False).save_pretrained('$model', safe_serialization=True)
-print('model: seeded random weights (same shape)')"; } || exit 1
-fi
+model=$(./proof-model.sh) || exit 1
 run() { "$bench" embed --texts texts.json --model-dir "$model" "$@" 2>&1 | grep '^embed '; }
 # The same 600 texts at every thread count (one thread is slow: ~15 texts/s on 3 GHz-class server cores).
 { run --threads 1 --count 600 --runs 2

@@ -29,7 +29,7 @@ for binary in "${binaries[@]}"; do ldd "$binary"; done | awk '/=> \// { print $3
 done
 strip --strip-unneeded "$out"/lib/*.so* 2>/dev/null || true
 cp -r TestResources "$out/TestResources"
-cp scripts/gpu-proof.sh scripts/embed-scaling.sh "$out/"
+cp scripts/gpu-proof.sh scripts/embed-scaling.sh scripts/proof-model.sh "$out/"
 # The model's configuration and tokenizer files, not its weights (too large to carry beside the bundle).
 mkdir -p "$out/model-config/1_Pooling" "$out/model-config/2_Normalize" "$out/tools"
 for file in config.json config_sentence_transformers.json modules.json sentence_bert_config.json \
@@ -42,7 +42,7 @@ cat > "$out/peertube-updater" <<'WRAP'
 here="$(cd "$(dirname "$0")" && pwd)"
 LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$here/bin/peertube-updater" "$@"
 WRAP
-chmod +x "$out/peertube-updater" "$out/gpu-proof.sh" "$out/embed-scaling.sh"
+chmod +x "$out/peertube-updater" "$out/gpu-proof.sh" "$out/embed-scaling.sh" "$out/proof-model.sh"
 if [ "${BUNDLE_ARCHIVE:-1}" = 0 ]; then echo "gpu-bundle: $out (no archive)"; exit 0; fi
 tar -C dist -cJf "$out.tar.xz" peertube-updater-gpu
 size=$(stat -c %s "$out.tar.xz")

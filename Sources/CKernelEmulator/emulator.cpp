@@ -24,7 +24,7 @@ struct Lane {
     Dim3 thread;
     LaneState state = LaneState::running;
     int xorMask = 0;
-    float result = 0.f;
+    double result = 0.0;
 };
 
 constexpr int warpSize = 32;
@@ -32,7 +32,7 @@ constexpr size_t stackBytes = 256 * 1024;
 
 struct Warp {
     Lane lanes[warpSize];
-    float slots[warpSize];
+    double slots[warpSize];
     int current = 0;
     ucontext_t scheduler;
     void (*job)(void **) = nullptr;
@@ -45,7 +45,8 @@ struct Warp {
 thread_local Warp *warp = nullptr;
 thread_local Dim3 block, blockDimension, grid;
 
-float shuffleXor(float value, int mask) {
+// Values travel as double: exact for every float and every int.
+double shuffleXor(double value, int mask) {
     Lane &lane = warp->lanes[warp->current];
     warp->slots[warp->current] = value;
     lane.xorMask = mask;
@@ -100,7 +101,14 @@ void runWarp(Warp &w, unsigned first) {
 #define blockDim (emu::blockDimension)
 #define gridDim (emu::grid)
 #define threadIdx (emu::warp->lanes[emu::warp->current].thread)
-static inline float __shfl_xor_sync(unsigned, float value, int mask) { return emu::shuffleXor(value, mask); }
+static inline float __shfl_xor_sync(unsigned, float value, int mask) { return (float)emu::shuffleXor(value, mask); }
+static inline int __shfl_xor_sync(unsigned, int value, int mask) { return (int)emu::shuffleXor(value, mask); }
+// Round-to-nearest float operations, never contracted into an FMA (as on the GPU).
+static inline float __fadd_rn(float a, float b) { volatile float r = a + b; return r; }
+static inline float __fmul_rn(float a, float b) { volatile float r = a * b; return r; }
+static inline float __fdiv_rn(float a, float b) { volatile float r = a / b; return r; }
+// Warps run one at a time: a plain add is atomic here.
+static inline int atomicAdd(int *address, int value) { const int old = *address; *address = old + value; return old; }
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunknown-pragmas"
@@ -136,6 +144,15 @@ extern "C" int emu_launch(const char *name, unsigned blocks, unsigned threads, v
         {"masked_softmax", thunk(masked_softmax)},
         {"gather_context", thunk(gather_context)},
         {"mean_pool_normalize", thunk(mean_pool_normalize)},
+        {"row_argmax", thunk(row_argmax)},
+        {"cluster_means", thunk(cluster_means)},
+        {"normalize_rows", thunk(normalize_rows)},
+        {"l2_operand", thunk(l2_operand)},
+        {"subtract_assigned", thunk(subtract_assigned)},
+        {"sub_columns", thunk(sub_columns)},
+        {"topk_partial", thunk(topk_partial)},
+        {"topk_merge", thunk(topk_merge)},
+        {"offers_scan", thunk(offers_scan)},
     };
     void (*job)(void **) = nullptr;
     for (const Entry &entry : entries) if (std::strcmp(entry.name, name) == 0) job = entry.run;

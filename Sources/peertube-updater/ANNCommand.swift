@@ -46,10 +46,10 @@ struct ANNCommand: ParsableCommand {
 
         func run() throws {
             let logger = try log.makeLogger("ann")
-            _ = try ANNBuild.run(dbPath: db ?? UpdaterDefaults().prodDB, indexPath: indexPath, metaPath: metaPath ?? UpdaterDefaults().indexMetaPath(forIndex: indexPath),
-                                 options: .init(nlist: nlist, m: m, nbits: nbits, trainSample: trainSample,
-                                                device: device.resolved(default: .cpu)),
-                                 logger: logger)
+            var options = ANNBuild.Options(nlist: nlist, m: m, nbits: nbits, trainSample: trainSample, device: device.resolved(default: .cpu))
+            options.precision = device.gpuPrecision
+            _ = try ANNBuild.run(dbPath: db ?? UpdaterDefaults().prodDB, indexPath: indexPath,
+                                 metaPath: metaPath ?? UpdaterDefaults().indexMetaPath(forIndex: indexPath), options: options, logger: logger)
         }
     }
 }

@@ -54,6 +54,10 @@ public struct ANNMeta: Codable, Equatable, Sendable {
 
 /// A full rebuild of the FAISS IVF-PQ index over prod's embeddings (inner
 /// product on L2-normalised vectors, ids = `video_embeddings.rowid`), published atomically.
+///
+/// `mode=gpu` trains the codebooks and encodes every vector on a device (`DeviceKMeans`,
+/// `DeviceEncoder`: the same steps, samples and seeds as the CPU trainer), then fills the same CPU
+/// FAISS index from them, so the file is the one the CPU path, `serve` and FAISS itself read.
 public enum ANNBuild {
     public struct Options: Sendable {
         public var nlist: Int
@@ -61,7 +65,11 @@ public enum ANNBuild {
         public var nbits = 8
         public var trainSample = 200_000
         public var batchSize = 5_000
+        /// Rows read and encoded at a time on a device (its GEMMs want large blocks).
+        public var deviceBatchSize = 65_536
         public var device: ComputeDevice = .cpu
+        /// How a GPU computes its GEMMs.
+        public var precision: GEMMPrecision = .fp32
         /// An nlist (or nbits) the training vectors cannot train well is lowered to the largest one they
         /// can (with a warning) instead of refused: the worker's choice, so a small prod still gets an index.
         public var lowerNlistToFit = false
@@ -89,12 +97,15 @@ public enum ANNBuild {
     /// The largest nlist `trainingVectors` train well.
     public static func usableNlist(trainingVectors: Int) -> Int { max(1, trainingVectors / pointsPerListWanted) }
 
+    /// `tensorDevice`: where `mode=gpu` runs (default: the CUDA device; tests pass `HostDevice`).
+    ///
     /// - Throws: `ANNError` for parameters the data cannot train or no embeddings, `GPUUnavailable`,
-    ///   `StorageError`, `FaissError`; the published index and meta stay as they were.
+    ///   `StorageError`, `FaissError`, `DeviceError` when the GPU fails (no CPU fallback); the published
+    ///   index and meta stay as they were.
     public static func run(dbPath: String, indexPath: String, metaPath: String, options: Options,
-                           logger: Logger) throws -> Result {
+                           logger: Logger, on tensorDevice: TensorDevice? = nil) throws -> Result {
         // Refuse before reading or touching anything: the published index stays as it is.
-        if options.device == .gpu { try GPUStages.require([.annBuild]) }
+        if options.device == .gpu, tensorDevice == nil { try GPUStages.require([.annBuild]) }
         guard options.nlist > 0, options.m > 0, (1...16).contains(options.nbits), options.trainSample > 0 else {
             throw ANNError.badParameters("nlist, m and train-sample must be > 0 and nbits in 1...16")
         }
@@ -130,7 +141,8 @@ public enum ANNBuild {
             nbits = fitting
         }
         FaissIndex.setThreads(openMP: 1, blas: 1)
-        logger.info("ann: mode=\(options.device.annMarker) vectors=\(scan.valid) skipped=\(scan.skipped) dim=\(scan.dimension) nlist=\(nlist) m=\(options.m) nbits=\(nbits) blas=\(FaissIndex.blasDescription)")
+        let device = options.device == .gpu ? try tensorDevice ?? CUDADevice.open(precision: options.precision) : nil
+        logger.info("ann: mode=\(options.device.annMarker) vectors=\(scan.valid) skipped=\(scan.skipped) dim=\(scan.dimension) nlist=\(nlist) m=\(options.m) nbits=\(nbits) \(device.map { "device=\($0.name)" } ?? "blas=\(FaissIndex.blasDescription)")")
         let pqWanted = pointsPerListWanted << nbits
         if min(options.trainSample, scan.valid) < pqWanted {
             logger.warning("ann: \(min(options.trainSample, scan.valid)) training vectors for \(1 << nbits) PQ centroids is under \(pqWanted); codes will be coarse")
@@ -152,14 +164,17 @@ public enum ANNBuild {
             }
         }
         let trainClock = ContinuousClock.now
-        let codebooks = IVFPQCodebooks.train(sample: sample, dimension: scan.dimension, nlist: nlist, m: options.m, nbits: nbits)
+        let codebooks = try device.map { try IVFPQCodebooks.train(sample: sample, dimension: scan.dimension, nlist: nlist, m: options.m,
+                                                                   nbits: nbits, on: $0) }
+            ?? IVFPQCodebooks.train(sample: sample, dimension: scan.dimension, nlist: nlist, m: options.m, nbits: nbits)
         sample = []
         try index.setCodebooks(codebooks)
         logger.info("ann: trained on \(trainingVectors) vectors in \(trainClock.elapsedMilliseconds)ms")
         try FaultPlan.reach(.annTrained)
         var progress = ProgressLine(label: "ann", total: scan.valid, unit: "vectors")
-        try scan.forEachBatch(prod, batchSize: options.batchSize) { rowids, vectors, _ in
-            let encoded = codebooks.encode(vectors)
+        let deviceEncoder = try device.map { try DeviceEncoder(codebooks: codebooks, device: $0, blockRows: options.deviceBatchSize) }
+        try scan.forEachBatch(prod, batchSize: deviceEncoder == nil ? options.batchSize : options.deviceBatchSize) { rowids, vectors, _ in
+            let encoded = try deviceEncoder?.encode(vectors) ?? codebooks.encode(vectors)
             try index.addEncoded(lists: encoded.lists, codes: encoded.codes, ids: rowids)
             progress.advance(by: rowids.count, logger: logger)
         }

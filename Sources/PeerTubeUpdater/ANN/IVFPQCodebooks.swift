@@ -69,6 +69,12 @@ struct IVFPQCodebooks {
                     .nearest(Self.columns(of: residuals, dimension: dimension, sub: sub, width: dsub), centroids: centroids)
             }
         }
+        return (lists.map(Int64.init), packCodes(indexes, rows: n))
+    }
+
+    /// FAISS's PQ codes from each sub-quantizer's centroid index per row: `codeSize` bytes a row,
+    /// indexes packed LSB first.
+    func packCodes(_ indexes: [[Int32]], rows n: Int) -> [UInt8] {
         var codes = [UInt8](repeating: 0, count: n * codeSize)
         for row in 0..<n {
             var bit = row * codeSize * 8
@@ -78,7 +84,7 @@ struct IVFPQCodebooks {
                 bit += nbits
             }
         }
-        return (lists.map(Int64.init), codes)
+        return codes
     }
 
     // MARK: - Helpers

@@ -30,14 +30,7 @@ struct KMeans {
         let n = points.count / dimension
         precondition(n >= k && k > 0, "k-means needs at least k points")
         var generator = SplitMix64(state: seed)
-        // Start from k distinct points chosen at random (a partial Fisher-Yates shuffle).
-        var order = Array(0..<n)
-        for i in 0..<k { order.swapAt(i, i + Int(generator.next() % UInt64(n - i))) }
-        var centroids = [Float](repeating: 0, count: k * dimension)
-        for c in 0..<k {
-            let row = order[c] * dimension
-            centroids.replaceSubrange((c * dimension)..<((c + 1) * dimension), with: points[row..<(row + dimension)])
-        }
+        var centroids = Self.initialCentroids(points, k: k, dimension: dimension, generator: &generator)
         var assignment = [Int32](repeating: 0, count: n)
         let operand = pointsOperand(points)
         for _ in 0..<iterations {
@@ -55,21 +48,62 @@ struct KMeans {
             for c in 0..<k where sizes[c] > 0 {
                 for j in 0..<dimension { centroids[c * dimension + j] = Float(sums[c * dimension + j] / Double(sizes[c])) }
             }
-            // An empty cluster restarts at a random member of the largest one, nudged apart from it.
-            for c in 0..<k where sizes[c] == 0 {
-                let largest = sizes.indices.max { sizes[$0] < sizes[$1] }!
-                let members = assignment.indices.filter { assignment[$0] == Int32(largest) }
-                let row = members[Int(generator.next() % UInt64(members.count))] * dimension
-                for j in 0..<dimension {
-                    let nudge = Float(1 + 1e-3 * (Double(generator.next() % 2000) / 1000 - 1))
-                    centroids[c * dimension + j] = points[row + j] * nudge
-                }
-                sizes[largest] -= 1
-                sizes[c] = 1
+            for restart in Self.restarts(sizes: &sizes, assignment: assignment, points: points, dimension: dimension, generator: &generator) {
+                centroids.replaceSubrange((restart.cluster * dimension)..<((restart.cluster + 1) * dimension), with: restart.values)
             }
             if metric == .innerProduct { Self.normalizeRows(&centroids, dimension: dimension) }
         }
         return centroids
+    }
+
+    /// Row indices grouped by cluster, ascending within each (a counting sort), and where each
+    /// cluster's run starts (`clusters + 1` offsets): what the device's `cluster_means` averages over.
+    static func clusterOrder(_ assignment: [Int32], clusters: Int) -> (order: [Int32], offsets: [Int32]) {
+        var offsets = [Int32](repeating: 0, count: clusters + 1)
+        for c in assignment { offsets[Int(c) + 1] += 1 }
+        for c in 0..<clusters { offsets[c + 1] += offsets[c] }
+        var next = offsets, order = [Int32](repeating: 0, count: assignment.count)
+        for (row, c) in assignment.enumerated() {
+            order[Int(next[Int(c)])] = Int32(row)
+            next[Int(c)] += 1
+        }
+        return (order, offsets)
+    }
+
+    /// The starting centroids: k distinct points chosen at random (a partial Fisher-Yates shuffle).
+    /// `DeviceKMeans` starts from the same ones.
+    static func initialCentroids(_ points: [Float], k: Int, dimension: Int, generator: inout SplitMix64) -> [Float] {
+        let n = points.count / dimension
+        var order = Array(0..<n)
+        for i in 0..<k { order.swapAt(i, i + Int(generator.next() % UInt64(n - i))) }
+        var centroids = [Float](repeating: 0, count: k * dimension)
+        for c in 0..<k {
+            let row = order[c] * dimension
+            centroids.replaceSubrange((c * dimension)..<((c + 1) * dimension), with: points[row..<(row + dimension)])
+        }
+        return centroids
+    }
+
+    /// New rows for the empty clusters of an iteration (`sizes` counts members): each restarts at a
+    /// random member of the largest cluster, nudged apart from it; `sizes` is updated as it goes.
+    /// `DeviceKMeans` restarts the same clusters at the same rows.
+    static func restarts(sizes: inout [Int], assignment: [Int32], points: [Float], dimension: Int,
+                         generator: inout SplitMix64) -> [(cluster: Int, values: [Float])] {
+        var restarted: [(cluster: Int, values: [Float])] = []
+        for c in sizes.indices where sizes[c] == 0 {
+            let largest = sizes.indices.max { sizes[$0] < sizes[$1] }!
+            let members = assignment.indices.filter { assignment[$0] == Int32(largest) }
+            let row = members[Int(generator.next() % UInt64(members.count))] * dimension
+            var values = [Float](repeating: 0, count: dimension)
+            for j in 0..<dimension {
+                let nudge = Float(1 + 1e-3 * (Double(generator.next() % 2000) / 1000 - 1))
+                values[j] = points[row + j] * nudge
+            }
+            restarted.append((c, values))
+            sizes[largest] -= 1
+            sizes[c] = 1
+        }
+        return restarted
     }
 
     /// The nearest centroid of every row of `points`, by this metric.

@@ -111,7 +111,7 @@ public enum GPUStages {
     }
 
     /// The stages of this build that run on a CUDA device.
-    public static let available: Set<Stage> = [.embeddings]
+    public static let available: Set<Stage> = [.embeddings, .annBuild]
 
     /// nil when `stage` can run on this machine's GPU (a device, cuBLAS and NVRTC load), else why not.
     public static func unavailability(of stage: Stage, probe: CUDAProbe.Report = CUDAProbe.probe()) -> String? {

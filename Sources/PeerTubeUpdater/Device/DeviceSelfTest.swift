@@ -26,7 +26,14 @@ public enum DeviceSelfTest {
 
     /// A host array a case starts from: values, or an output that starts as NaN.
     enum Input {
-        case floats([Float]), ints([Int32]), output(Int)
+        case floats([Float]), ints([Int32]), output(Int), outputInts(Int)
+
+        var isInteger: Bool {
+            switch self {
+            case .ints, .outputInts: true
+            case .floats, .output: false
+            }
+        }
     }
 
     enum Operation {
@@ -39,6 +46,8 @@ public enum DeviceSelfTest {
         /// The inputs compared after the operation (its outputs, in place or not).
         var compared: [Int]
         var tolerance: Double
+        /// Puts outputs in a canonical order before they are compared (results a GPU appends in any order).
+        var canonical: (([[Float]]) -> [[Float]])? = nil
         var operation: ([DeviceBuffer]) throws -> Operation
     }
 
@@ -80,6 +89,7 @@ public enum DeviceSelfTest {
             case .floats(let values): buffers.append(try device.upload(values))
             case .ints(let values): buffers.append(try device.upload(values))
             case .output(let count): buffers.append(try device.upload([Float](repeating: .nan, count: count)))
+            case .outputInts(let count): buffers.append(try device.upload([Int32](repeating: Int32.min, count: count)))
             }
         }
         let operation = try testCase.operation(buffers)
@@ -92,12 +102,41 @@ public enum DeviceSelfTest {
         try device.synchronize()
         let milliseconds = clock.elapsedSeconds * 1000
         let outputs = try testCase.compared.map { index -> [Float] in
-            try device.download(buffers[index], count: buffers[index].bytes / 4)
+            // Integers are compared as numbers (Int32.min marks a slot never written).
+            guard testCase.inputs[index].isInteger else { return try device.download(buffers[index], count: buffers[index].bytes / 4) }
+            let values: [Int32] = try device.download(buffers[index], count: buffers[index].bytes / 4)
+            return values.map { $0 == Int32.min ? .nan : Float($0) }
         }
-        return (outputs, milliseconds)
+        return (testCase.canonical?(outputs) ?? outputs, milliseconds)
     }
 
     // MARK: - The cases
+
+    /// What topk_partial leaves, from empty lists (on the host: the merge's input).
+    private static func partialTopK(_ scores: [Float], queries: Int, columns: Int, firstColumn: Int, exclude: [Int32], k: Int,
+                                    parts: Int) -> (scores: [Float], index: [Int32]) {
+        var partScores = [Float](repeating: -.infinity, count: queries * parts * k), partIndex = [Int32](repeating: -1, count: queries * parts * k)
+        for q in 0..<queries {
+            for p in 0..<parts {
+                let hits = stride(from: p, to: columns, by: parts).compactMap { c -> (Float, Int)? in
+                    firstColumn + c == Int(exclude[q]) ? nil : (scores[c * queries + q], firstColumn + c)
+                }.sorted { $0.0 != $1.0 ? $0.0 > $1.0 : $0.1 < $1.1 }.prefix(k)
+                for (r, hit) in hits.enumerated() {
+                    partScores[(q * parts + p) * k + r] = hit.0
+                    partIndex[(q * parts + p) * k + r] = Int32(hit.1)
+                }
+            }
+        }
+        return (partScores, partIndex)
+    }
+
+    /// Offers sorted by (column, query), the counter first; slots past the count dropped.
+    private static func canonicalOffers(_ outputs: [[Float]]) -> [[Float]] {
+        let count = Int(outputs[0][0])
+        let offers = (0..<min(count, outputs[1].count)).map { (outputs[2][$0], outputs[1][$0], outputs[3][$0]) }
+            .sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+        return [[Float(count)], offers.map(\.1), offers.map(\.0), offers.map(\.2)]
+    }
 
     private static func cases(_ random: inout SplitMix64, gemmTolerance: Double) throws -> [Case] {
         func floats(_ count: Int, _ range: ClosedRange<Float> = -1...1) -> [Float] { (0..<count).map { _ in Float.random(in: range, using: &random) } }
@@ -111,6 +150,19 @@ public enum DeviceSelfTest {
         let offsets = lengths.reduce(into: [Int32(0)]) { $0.append($0.last! + Int32($1)) }
         let padded = lengths.count * length
         let (vocabulary, table, layerRows) = (997, 300, 1_003)
+        // k-means: points, an assignment with empty clusters, and its members sorted by cluster.
+        let (points, pointDimension, clusters) = (5_003, 13, 257)
+        let assignment = (0..<points).map { _ in Int32.random(in: 0..<Int32(clusters - 9), using: &random) }
+        let (order, memberOffsets) = KMeans.clusterOrder(assignment, clusters: clusters)
+        // Top-k: scores with ties, queries excluding a column each, partial lists started empty.
+        let (queries, columns, firstColumn, topK, parts) = (37, 1_001, 5, 21, 4)
+        var topScores = floats(queries * columns)
+        for i in stride(from: 0, to: topScores.count - 7, by: 97) { topScores[i + 7] = topScores[i] }
+        let exclude = (0..<queries).map { q in q % 3 == 0 ? Int32(-1) : Int32(firstColumn + q * 7) }
+        let emptyScores = [Float](repeating: -.infinity, count: queries * parts * topK), emptyIndex = [Int32](repeating: -1, count: queries * parts * topK)
+        let partials = partialTopK(topScores, queries: queries, columns: columns, firstColumn: firstColumn, exclude: exclude, k: topK, parts: parts)
+        let floorsCount = firstColumn + columns
+        let floors = (0..<floorsCount).map { i -> Float in i % 5 == 0 ? .infinity : i % 7 == 0 ? -.infinity : Float.random(in: 0.2...0.9, using: &random) }
         return [
             Case(op: Kernel.embedLayerNorm.rawValue,
                  inputs: [.ints(ints(layerRows, below: vocabulary)), .ints(ints(layerRows, below: table)), .floats(floats(vocabulary * cols)),
@@ -151,6 +203,49 @@ public enum DeviceSelfTest {
                  inputs: [.floats(floats(rows * cols)), .ints(offsets), .output(lengths.count * cols)],
                  compared: [2], tolerance: 1e-5) { b in
                 .kernel(try .meanPoolNormalize(x: b[0], offsets: b[1], out: b[2], sequences: lengths.count, cols: cols))
+            },
+            Case(op: Kernel.rowArgmax.rawValue,
+                 inputs: [.floats((0..<(layerRows * 4_099)).map { i in i % 13 == 0 ? 0.5 : Float.random(in: -1...0.5, using: &random) }),
+                          .outputInts(layerRows)],
+                 compared: [1], tolerance: 0) { b in
+                .kernel(try .rowArgmax(scores: b[0], rows: layerRows, cols: 4_099, out: b[1]))
+            },
+            Case(op: Kernel.clusterMeans.rawValue,
+                 inputs: [.floats(floats(points * pointDimension)), .ints(order), .ints(memberOffsets), .floats(floats(clusters * pointDimension))],
+                 compared: [3], tolerance: 1e-6) { b in
+                .kernel(try .clusterMeans(points: b[0], order: b[1], offsets: b[2], centroids: b[3], k: clusters, d: pointDimension))
+            },
+            Case(op: Kernel.normalizeRows.rawValue, inputs: [.floats(floats(layerRows * cols))], compared: [0], tolerance: 1e-6) { b in
+                .kernel(try .normalizeRows(x: b[0], rows: layerRows, cols: cols))
+            },
+            Case(op: Kernel.l2Operand.rawValue, inputs: [.floats(floats(clusters * 12)), .output(clusters * 13)], compared: [1], tolerance: 1e-6) { b in
+                .kernel(try .l2Operand(centroids: b[0], out: b[1], k: clusters, d: 12))
+            },
+            Case(op: Kernel.subtractAssigned.rawValue,
+                 inputs: [.floats(floats(layerRows * cols)), .floats(floats(97 * cols)), .ints(ints(layerRows, below: 97)), .output(layerRows * cols)],
+                 compared: [3], tolerance: 1e-6) { b in
+                .kernel(try .subtractAssigned(x: b[0], centroids: b[1], assignment: b[2], out: b[3], rows: layerRows, d: cols))
+            },
+            Case(op: Kernel.subColumns.rawValue, inputs: [.floats(floats(layerRows * cols)), .output(layerRows * 13)], compared: [1], tolerance: 0) { b in
+                .kernel(try .subColumns(x: b[0], out: b[1], rows: layerRows, d: cols, first: 36, width: 12, augment: true))
+            },
+            Case(op: Kernel.topkPartial.rawValue,
+                 inputs: [.floats(topScores), .ints(exclude), .floats(emptyScores), .ints(emptyIndex)],
+                 compared: [2, 3], tolerance: 0) { b in
+                .kernel(try .topkPartial(scores: b[0], queries: queries, columns: columns, firstColumn: firstColumn, exclude: b[1],
+                                         partScores: b[2], partIndex: b[3], k: topK, parts: parts))
+            },
+            Case(op: Kernel.topkMerge.rawValue,
+                 inputs: [.floats(partials.scores), .ints(partials.index), .output(queries * topK), .outputInts(queries * topK)],
+                 compared: [2, 3], tolerance: 0) { b in
+                .kernel(try .topkMerge(partScores: b[0], partIndex: b[1], queries: queries, parts: parts, k: topK, outScores: b[2], outIndex: b[3]))
+            },
+            Case(op: Kernel.offersScan.rawValue,
+                 inputs: [.floats(topScores), .floats(floors), .ints(exclude), .ints([0]), .outputInts(queries * columns),
+                          .outputInts(queries * columns), .output(queries * columns)],
+                 compared: [3, 4, 5, 6], tolerance: 0, canonical: canonicalOffers) { b in
+                .kernel(try .offersScan(scores: b[0], queries: queries, columns: columns, firstColumn: firstColumn, floors: b[1], exclude: b[2],
+                                        counter: b[3], offerQuery: b[4], offerColumn: b[5], offerScore: b[6], capacity: queries * columns))
             },
             // The pipeline's GEMM shapes: a linear layer (weightᵀ · input), and attention's two strided batches.
             Case(op: "gemm_linear", inputs: [.floats(floats(1_536 * 384)), .floats(floats(384 * 1_003)), .output(1_536 * 1_003)],

@@ -130,7 +130,139 @@ enum KernelReference {
                 let inverse = 1 / max(squares.squareRoot(), 1e-12)
                 for c in 0..<cols { out[b * cols + c] = v[c] * inverse }
             }
+
+        case .rowArgmax:
+            let (scores, rows, cols, out) = (try a.floats(0), a.int(1), a.int(2), try a.ints(3))
+            try need(scores.count >= rows * cols && out.count >= rows, "sizes")
+            for r in 0..<rows {
+                var best = 0
+                for c in 1..<max(cols, 1) where scores[r * cols + c] > scores[r * cols + best] { best = c }
+                out[r] = Int32(best)
+            }
+
+        case .clusterMeans:
+            let (points, order, offsets, centroids, k, d) = (try a.floats(0), try a.ints(1), try a.ints(2), try a.floats(3), a.int(4), a.int(5))
+            try need(offsets.count > k && centroids.count >= k * d, "sizes")
+            for c in 0..<k {
+                let first = Int(offsets[c]), end = Int(offsets[c + 1])
+                guard end > first else { continue }
+                try need(end <= order.count, "cluster \(c) members \(first)..<\(end) past the order")
+                for j in 0..<d {
+                    var sum = 0.0
+                    for m in first..<end {
+                        let row = Int(order[m])
+                        try need(row >= 0 && (row + 1) * d <= points.count, "member row \(row)")
+                        sum += Double(points[row * d + j])
+                    }
+                    centroids[c * d + j] = Float(sum / Double(end - first))
+                }
+            }
+
+        case .normalizeRows:
+            let (x, rows, cols) = (try a.floats(0), a.int(1), a.int(2))
+            try need(x.count >= rows * cols, "sizes")
+            for r in 0..<rows {
+                var squares: Float = 0
+                for j in 0..<cols { squares += x[r * cols + j] * x[r * cols + j] }
+                let norm = squares.squareRoot()
+                if norm > 0 { for j in 0..<cols { x[r * cols + j] /= norm } }
+            }
+
+        case .l2Operand:
+            let (centroids, out, k, d) = (try a.floats(0), try a.floats(1), a.int(2), a.int(3))
+            try need(centroids.count >= k * d && out.count >= k * (d + 1), "sizes")
+            for c in 0..<k {
+                var norm: Float = 0
+                for j in 0..<d {
+                    let value = centroids[c * d + j]
+                    out[c * (d + 1) + j] = 2 * value
+                    norm += value * value
+                }
+                out[c * (d + 1) + d] = -norm
+            }
+
+        case .subtractAssigned:
+            let (x, centroids, assignment, out, rows, d) = (try a.floats(0), try a.floats(1), try a.ints(2), try a.floats(3), a.int(4), a.int(5))
+            try need(x.count >= rows * d && out.count >= rows * d && assignment.count >= rows, "sizes")
+            for r in 0..<rows {
+                let c = Int(assignment[r])
+                try need(c >= 0 && (c + 1) * d <= centroids.count, "assignment \(c) of row \(r)")
+                for j in 0..<d { out[r * d + j] = x[r * d + j] - centroids[c * d + j] }
+            }
+
+        case .subColumns:
+            let (x, out, rows, d, first, width, augment) = (try a.floats(0), try a.floats(1), a.int(2), a.int(3), a.int(4), a.int(5), a.int(6))
+            let wide = width + augment
+            try need(x.count >= rows * d && first + width <= d && out.count >= rows * wide, "sizes")
+            for r in 0..<rows {
+                for j in 0..<wide { out[r * wide + j] = j < width ? x[r * d + first + j] : 1 }
+            }
+
+        case .topkPartial:
+            let (scores, queries, columns, firstColumn, exclude) = (try a.floats(0), a.int(1), a.int(2), a.int(3), try a.ints(4))
+            let (partScores, partIndex, k, parts) = (try a.floats(5), try a.ints(6), a.int(7), a.int(8))
+            try need(scores.count >= queries * columns && exclude.count >= queries && partScores.count >= queries * parts * k
+                     && partIndex.count >= queries * parts * k, "sizes")
+            for q in 0..<queries {
+                for p in 0..<parts {
+                    let base = (q * parts + p) * k
+                    var c = p
+                    while c < columns {
+                        let index = firstColumn + c, score = scores[c * queries + q]
+                        c += parts
+                        if index == Int(exclude[q]) || !ranksBefore(score, index, partScores[base + k - 1], Int(partIndex[base + k - 1])) { continue }
+                        var r = k - 1
+                        while r > 0 && ranksBefore(score, index, partScores[base + r - 1], Int(partIndex[base + r - 1])) {
+                            partScores[base + r] = partScores[base + r - 1]
+                            partIndex[base + r] = partIndex[base + r - 1]
+                            r -= 1
+                        }
+                        partScores[base + r] = score
+                        partIndex[base + r] = Int32(index)
+                    }
+                }
+            }
+
+        case .topkMerge:
+            let (partScores, partIndex, queries, parts, k) = (try a.floats(0), try a.ints(1), a.int(2), a.int(3), a.int(4))
+            let (outScores, outIndex) = (try a.floats(5), try a.ints(6))
+            try need(outScores.count >= queries * k && outIndex.count >= queries * k, "sizes")
+            for q in 0..<queries {
+                var cursor = [Int](repeating: 0, count: parts)
+                for r in 0..<k {
+                    var pick = -1, score = -Float.greatestFiniteMagnitude, at = Int(Int32.max)
+                    for p in 0..<parts where cursor[p] < k {
+                        let slot = (q * parts + p) * k + cursor[p], index = Int(partIndex[slot])
+                        if index < 0 { continue }
+                        if pick < 0 || ranksBefore(partScores[slot], index, score, at) { (pick, score, at) = (p, partScores[slot], index) }
+                    }
+                    if pick < 0 {
+                        (outScores[q * k + r], outIndex[q * k + r]) = (-Float.greatestFiniteMagnitude, -1)
+                        continue
+                    }
+                    cursor[pick] += 1
+                    (outScores[q * k + r], outIndex[q * k + r]) = (score, Int32(at))
+                }
+            }
+
+        case .offersScan:
+            let (scores, queries, columns, firstColumn, floors, exclude) = (try a.floats(0), a.int(1), a.int(2), a.int(3), try a.floats(4), try a.ints(5))
+            let (counter, offerQuery, offerColumn, offerScore, capacity) = (try a.ints(6), try a.ints(7), try a.ints(8), try a.floats(9), a.int(10))
+            try need(scores.count >= queries * columns && floors.count >= firstColumn + columns, "sizes")
+            for i in 0..<(queries * columns) {
+                let q = i % queries, index = firstColumn + i / queries, score = scores[i]
+                guard index != Int(exclude[q]), score > floors[index] else { continue }
+                let slot = Int(counter[0])
+                counter[0] += 1
+                if slot < capacity { (offerQuery[slot], offerColumn[slot], offerScore[slot]) = (Int32(q), Int32(index), score) }
+            }
         }
+    }
+
+    /// The top-k kernels' order: higher score first, then the lower index; an empty slot (index -1) last.
+    private static func ranksBefore(_ s: Float, _ i: Int, _ t: Float, _ j: Int) -> Bool {
+        let j = j < 0 ? Int(Int32.max) : j
+        return s > t || (s == t && i < j)
     }
 
     /// (v - mean) / sqrt(var + eps) · gamma + beta, two-pass as the kernel does.

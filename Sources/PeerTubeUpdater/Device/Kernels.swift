@@ -10,6 +10,17 @@ public enum Kernel: String, CaseIterable, Sendable {
     case maskedSoftmax = "masked_softmax"
     case gatherContext = "gather_context"
     case meanPoolNormalize = "mean_pool_normalize"
+    // The ANN build.
+    case rowArgmax = "row_argmax"
+    case clusterMeans = "cluster_means"
+    case normalizeRows = "normalize_rows"
+    case l2Operand = "l2_operand"
+    case subtractAssigned = "subtract_assigned"
+    case subColumns = "sub_columns"
+    // Exact similarity.
+    case topkPartial = "topk_partial"
+    case topkMerge = "topk_merge"
+    case offersScan = "offers_scan"
 
     /// The CUDA C++ source of every kernel (compiled by NVRTC at run time).
     public static var source: String { String(decoding: PackageResources.kernels_cu, as: UTF8.self) }
@@ -18,14 +29,16 @@ public enum Kernel: String, CaseIterable, Sendable {
         case floats(String), ints(String), int(String), float(String)
     }
 
-    /// How a launch covers its work: one warp per row (8 warps a block), or a grid-stride loop over
-    /// elements.
-    enum Shape { case warpPerRow, elementwise }
+    /// How a launch covers its work: one warp per row (8 warps a block), a grid-stride loop over
+    /// elements (or rows, one thread each), or exactly one thread per item.
+    enum Shape { case warpPerRow, elementwise, threadPerItem }
 
     var shape: Shape {
         switch self {
-        case .embedLayerNorm, .biasResidualLayerNorm, .maskedSoftmax, .meanPoolNormalize: .warpPerRow
-        case .biasGELU, .scatterQKV, .gatherContext: .elementwise
+        case .embedLayerNorm, .biasResidualLayerNorm, .maskedSoftmax, .meanPoolNormalize, .rowArgmax: .warpPerRow
+        case .biasGELU, .scatterQKV, .gatherContext, .clusterMeans, .normalizeRows, .l2Operand, .subtractAssigned, .subColumns,
+             .topkMerge, .offersScan: .elementwise
+        case .topkPartial: .threadPerItem
         }
     }
 
@@ -48,11 +61,33 @@ public enum Kernel: String, CaseIterable, Sendable {
              .int("length")]
         case .meanPoolNormalize:
             [.floats("x"), .ints("offsets"), .floats("out"), .int("sequences"), .int("cols")]
+        case .rowArgmax:
+            [.floats("scores"), .int("rows"), .int("cols"), .ints("out")]
+        case .clusterMeans:
+            [.floats("points"), .ints("order"), .ints("offsets"), .floats("centroids"), .int("k"), .int("d")]
+        case .normalizeRows:
+            [.floats("x"), .int("rows"), .int("cols")]
+        case .l2Operand:
+            [.floats("centroids"), .floats("out"), .int("k"), .int("d")]
+        case .subtractAssigned:
+            [.floats("x"), .floats("centroids"), .ints("assignment"), .floats("out"), .int("rows"), .int("d")]
+        case .subColumns:
+            [.floats("x"), .floats("out"), .int("rows"), .int("d"), .int("first"), .int("width"), .int("augment")]
+        case .topkPartial:
+            [.floats("scores"), .int("queries"), .int("columns"), .int("firstColumn"), .ints("exclude"), .floats("partScores"),
+             .ints("partIndex"), .int("k"), .int("parts")]
+        case .topkMerge:
+            [.floats("partScores"), .ints("partIndex"), .int("queries"), .int("parts"), .int("k"), .floats("outScores"), .ints("outIndex")]
+        case .offersScan:
+            [.floats("scores"), .int("queries"), .int("columns"), .int("firstColumn"), .floats("floors"), .ints("exclude"),
+             .ints("counter"), .ints("offerQuery"), .ints("offerColumn"), .floats("offerScore"), .int("capacity")]
         }
     }
 
     /// The widest row a warp-per-row LayerNorm holds in registers (`LN_PER_LANE` × 32 in the source).
     public static let maxRowWidth = 512
+    /// The longest top-k list and the most partial lists a top-k kernel keeps (`TOPK_MAX`).
+    public static let maxTopK = 64
 }
 
 public enum KernelArgument: Sendable, Equatable {
@@ -87,6 +122,7 @@ public struct KernelLaunch: Sendable {
         switch kernel.shape {
         case .warpPerRow: blocks = max(1, (items + threads / 32 - 1) / (threads / 32))
         case .elementwise: blocks = max(1, min(Self.maxBlocks, (items + threads - 1) / threads))
+        case .threadPerItem: blocks = max(1, (items + threads - 1) / threads)
         }
     }
 
@@ -146,5 +182,61 @@ extension KernelLaunch {
     static func meanPoolNormalize(x: DeviceBuffer, offsets: DeviceBuffer, out: DeviceBuffer, sequences: Int, cols: Int) throws -> KernelLaunch {
         try KernelLaunch(.meanPoolNormalize, items: sequences,
                          [.buffer(x), .buffer(offsets), .buffer(out), .int(Int32(sequences)), .int(Int32(cols))])
+    }
+
+    static func rowArgmax(scores: DeviceBuffer, rows: Int, cols: Int, out: DeviceBuffer) throws -> KernelLaunch {
+        try KernelLaunch(.rowArgmax, items: rows, [.buffer(scores), .int(Int32(rows)), .int(Int32(cols)), .buffer(out)])
+    }
+
+    static func clusterMeans(points: DeviceBuffer, order: DeviceBuffer, offsets: DeviceBuffer, centroids: DeviceBuffer,
+                             k: Int, d: Int) throws -> KernelLaunch {
+        try KernelLaunch(.clusterMeans, items: k * d,
+                         [.buffer(points), .buffer(order), .buffer(offsets), .buffer(centroids), .int(Int32(k)), .int(Int32(d))])
+    }
+
+    static func normalizeRows(x: DeviceBuffer, rows: Int, cols: Int) throws -> KernelLaunch {
+        try KernelLaunch(.normalizeRows, items: rows, [.buffer(x), .int(Int32(rows)), .int(Int32(cols))])
+    }
+
+    static func l2Operand(centroids: DeviceBuffer, out: DeviceBuffer, k: Int, d: Int) throws -> KernelLaunch {
+        try KernelLaunch(.l2Operand, items: k, [.buffer(centroids), .buffer(out), .int(Int32(k)), .int(Int32(d))])
+    }
+
+    static func subtractAssigned(x: DeviceBuffer, centroids: DeviceBuffer, assignment: DeviceBuffer, out: DeviceBuffer,
+                                 rows: Int, d: Int) throws -> KernelLaunch {
+        try KernelLaunch(.subtractAssigned, items: rows * d,
+                         [.buffer(x), .buffer(centroids), .buffer(assignment), .buffer(out), .int(Int32(rows)), .int(Int32(d))])
+    }
+
+    static func subColumns(x: DeviceBuffer, out: DeviceBuffer, rows: Int, d: Int, first: Int, width: Int, augment: Bool) throws -> KernelLaunch {
+        try KernelLaunch(.subColumns, items: rows * (width + (augment ? 1 : 0)),
+                         [.buffer(x), .buffer(out), .int(Int32(rows)), .int(Int32(d)), .int(Int32(first)), .int(Int32(width)),
+                          .int(augment ? 1 : 0)])
+    }
+
+    static func topkPartial(scores: DeviceBuffer, queries: Int, columns: Int, firstColumn: Int, exclude: DeviceBuffer,
+                            partScores: DeviceBuffer, partIndex: DeviceBuffer, k: Int, parts: Int) throws -> KernelLaunch {
+        guard (1...Kernel.maxTopK).contains(k), (1...Kernel.maxTopK).contains(parts) else {
+            throw DeviceError.invalidArgument("topk_partial: k \(k) and parts \(parts) must be 1...\(Kernel.maxTopK)")
+        }
+        return try KernelLaunch(.topkPartial, items: queries * parts,
+                                [.buffer(scores), .int(Int32(queries)), .int(Int32(columns)), .int(Int32(firstColumn)), .buffer(exclude),
+                                 .buffer(partScores), .buffer(partIndex), .int(Int32(k)), .int(Int32(parts))])
+    }
+
+    static func topkMerge(partScores: DeviceBuffer, partIndex: DeviceBuffer, queries: Int, parts: Int, k: Int,
+                          outScores: DeviceBuffer, outIndex: DeviceBuffer) throws -> KernelLaunch {
+        try KernelLaunch(.topkMerge, items: queries,
+                         [.buffer(partScores), .buffer(partIndex), .int(Int32(queries)), .int(Int32(parts)), .int(Int32(k)),
+                          .buffer(outScores), .buffer(outIndex)])
+    }
+
+    static func offersScan(scores: DeviceBuffer, queries: Int, columns: Int, firstColumn: Int, floors: DeviceBuffer, exclude: DeviceBuffer,
+                           counter: DeviceBuffer, offerQuery: DeviceBuffer, offerColumn: DeviceBuffer, offerScore: DeviceBuffer,
+                           capacity: Int) throws -> KernelLaunch {
+        try KernelLaunch(.offersScan, items: queries * columns,
+                         [.buffer(scores), .int(Int32(queries)), .int(Int32(columns)), .int(Int32(firstColumn)), .buffer(floors),
+                          .buffer(exclude), .buffer(counter), .buffer(offerQuery), .buffer(offerColumn), .buffer(offerScore),
+                          .int(Int32(capacity))])
     }
 }

@@ -165,3 +165,175 @@ extern "C" __global__ void mean_pool_normalize(const float* x, const int* offset
         if (c < cols) out[(long long)b * cols + c] = v[i] * inverse;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// ANN build: k-means (coarse lists, PQ sub-quantizers) and encoding. Each mirrors a step of the CPU
+// trainer (ANN/KMeans.swift) so the host device reproduces its codebooks exactly.
+
+// out[r] = the first column of the largest value of row r of scores (rows x cols, row-major); one
+// warp per row, ties to the smaller column, as KMeans.argmax.
+extern "C" __global__ void row_argmax(const float* scores, int rows, int cols, int* out) {
+    const int row = warp_row(), lane = lane_id();
+    if (row >= rows) return;
+    const float* s = scores + (long long)row * cols;
+    float best = -3.402823466e38f;
+    int at = 0x7fffffff;
+    for (int c = lane; c < cols; c += WARP) {
+        const float v = s[c];
+        if (v > best || (v == best && c < at)) { best = v; at = c; }
+    }
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        const float other = __shfl_xor_sync(0xffffffffu, best, offset);
+        const int otherAt = __shfl_xor_sync(0xffffffffu, at, offset);
+        if (other > best || (other == best && otherAt < at)) { best = other; at = otherAt; }
+    }
+    if (lane == 0) out[row] = at == 0x7fffffff ? 0 : at;
+}
+
+// centroids[c][j] = mean of points[order[i]][j] over i in offsets[c] ..< offsets[c+1], summed in
+// double in that order (the rows of cluster c, ascending); clusters with no member keep their row.
+// One thread per (c, j).
+extern "C" __global__ void cluster_means(const float* points, const int* order, const int* offsets, float* centroids,
+                                         int k, int d) {
+    const long long total = (long long)k * d;
+    for (long long i = thread_index(); i < total; i += thread_count()) {
+        const int c = (int)(i / d), j = (int)(i % d);
+        const int first = offsets[c], end = offsets[c + 1];
+        if (end <= first) continue;
+        double sum = 0.0;
+        for (int m = first; m < end; ++m) sum += (double)points[(long long)order[m] * d + j];
+        centroids[i] = (float)(sum / (double)(end - first));
+    }
+}
+
+// Each row of x divided by its L2 norm (rows of norm 0 left as they are); one thread per row, the
+// squares summed in order, as KMeans.normalizeRows.
+extern "C" __global__ void normalize_rows(float* x, int rows, int cols) {
+    for (long long r = thread_index(); r < rows; r += thread_count()) {
+        float* row = x + r * cols;
+        float squares = 0.f;
+        for (int j = 0; j < cols; ++j) squares = __fadd_rn(squares, __fmul_rn(row[j], row[j]));
+        const float norm = sqrtf(squares);
+        if (norm > 0.f) for (int j = 0; j < cols; ++j) row[j] = __fdiv_rn(row[j], norm);
+    }
+}
+
+// The L2 centroid operand: out[c] = (2 centroids[c], -|centroids[c]|^2), d + 1 wide, so one GEMM of
+// points with a trailing 1 gives 2x.c - |c|^2 (largest for the nearest centroid); one thread per row.
+extern "C" __global__ void l2_operand(const float* centroids, float* out, int k, int d) {
+    for (long long c = thread_index(); c < k; c += thread_count()) {
+        const float* row = centroids + c * d;
+        float* o = out + c * (d + 1);
+        float norm = 0.f;
+        for (int j = 0; j < d; ++j) {
+            o[j] = 2.f * row[j];
+            norm = __fadd_rn(norm, __fmul_rn(row[j], row[j]));
+        }
+        o[d] = -norm;
+    }
+}
+
+// out[r] = x[r] - centroids[assignment[r]] (rows x d): residuals to each row's list.
+extern "C" __global__ void subtract_assigned(const float* x, const float* centroids, const int* assignment, float* out,
+                                             int rows, int d) {
+    const long long total = (long long)rows * d;
+    for (long long i = thread_index(); i < total; i += thread_count()) {
+        const int r = (int)(i / d), j = (int)(i % d);
+        out[i] = x[i] - centroids[(long long)assignment[r] * d + j];
+    }
+}
+
+// Columns first ..< first + width of every row of x (rows x d), as rows of width, plus a trailing 1
+// when augment is 1 (the L2 points operand).
+extern "C" __global__ void sub_columns(const float* x, float* out, int rows, int d, int first, int width, int augment) {
+    const int wide = width + augment;
+    const long long total = (long long)rows * wide;
+    for (long long i = thread_index(); i < total; i += thread_count()) {
+        const int r = (int)(i / wide), j = (int)(i % wide);
+        out[i] = j < width ? x[(long long)r * d + first + j] : 1.f;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exact similarity: a running top-k per query over blocks of GEMM scores. A hit ranks before
+// another by higher score, then lower index (positions are in rowid order: EmbeddingSet.ranksBefore).
+
+#define TOPK_MAX 64
+
+__device__ __forceinline__ bool ranks_before(float s, int i, float t, int j) { return s > t || (s == t && i < j); }
+
+// scores: column-major queries x columns (scores[q + c * queries], what one cuBLAS GEMM of the
+// queries against a block of vectors gives); column c is vector firstColumn + c. Each query's top-k
+// is kept in `parts` partial lists (list p sees the columns c with c % parts == p), in partScores /
+// partIndex[(q * parts + p) * k ...], best first, empty slots at score -inf, index -1. exclude[q] is
+// the vector a query must not return (itself), or -1. Thread t serves query t % queries, part
+// t / queries: neighbouring threads read neighbouring addresses.
+extern "C" __global__ void topk_partial(const float* scores, int queries, int columns, int firstColumn, const int* exclude,
+                                        float* partScores, int* partIndex, int k, int parts) {
+    const long long t = thread_index();
+    if (t >= (long long)queries * parts) return;
+    const int q = (int)(t % queries), p = (int)(t / queries);
+    float* ts = partScores + ((long long)q * parts + p) * k;
+    int* ti = partIndex + ((long long)q * parts + p) * k;
+    float best[TOPK_MAX];
+    int where[TOPK_MAX];
+    for (int r = 0; r < k; ++r) { best[r] = ts[r]; where[r] = ti[r]; }
+    const int skip = exclude[q];
+    for (int c = p; c < columns; c += parts) {
+        const float s = scores[(long long)c * queries + q];
+        const int index = firstColumn + c;
+        if (index == skip || !ranks_before(s, index, best[k - 1], where[k - 1] < 0 ? 0x7fffffff : where[k - 1])) continue;
+        int r = k - 1;
+        while (r > 0 && ranks_before(s, index, best[r - 1], where[r - 1] < 0 ? 0x7fffffff : where[r - 1])) {
+            best[r] = best[r - 1];
+            where[r] = where[r - 1];
+            --r;
+        }
+        best[r] = s;
+        where[r] = index;
+    }
+    for (int r = 0; r < k; ++r) { ts[r] = best[r]; ti[r] = where[r]; }
+}
+
+// outScores / outIndex[q * k ...] = the best k of query q's partial lists; one thread per query.
+extern "C" __global__ void topk_merge(const float* partScores, const int* partIndex, int queries, int parts, int k,
+                                      float* outScores, int* outIndex) {
+    for (long long q = thread_index(); q < queries; q += thread_count()) {
+        int cursor[TOPK_MAX];
+        for (int p = 0; p < parts; ++p) cursor[p] = 0;
+        for (int r = 0; r < k; ++r) {
+            int pick = -1;
+            float s = -3.402823466e38f;
+            int at = 0x7fffffff;
+            for (int p = 0; p < parts; ++p) {
+                if (cursor[p] >= k) continue;
+                const long long slot = (q * parts + p) * k + cursor[p];
+                const int index = partIndex[slot];
+                if (index < 0) continue;
+                if (pick < 0 || ranks_before(partScores[slot], index, s, at)) { pick = p; s = partScores[slot]; at = index; }
+            }
+            if (pick < 0) { outScores[q * k + r] = -3.402823466e38f; outIndex[q * k + r] = -1; continue; }
+            cursor[pick] += 1;
+            outScores[q * k + r] = s;
+            outIndex[q * k + r] = at;
+        }
+    }
+}
+
+// Offers for an incremental run: every (query, column) whose score beats the column's floor (the
+// score of the k-th neighbour of the column's cached list; -inf for a short list, +inf for a
+// vector without one), appended to offerQuery / offerColumn / offerScore through counter[0]
+// (capacity entries at most; counter[0] still counts past it, so the caller can ask again larger).
+extern "C" __global__ void offers_scan(const float* scores, int queries, int columns, int firstColumn, const float* floors,
+                                       const int* exclude, int* counter, int* offerQuery, int* offerColumn, float* offerScore,
+                                       int capacity) {
+    const long long total = (long long)queries * columns;
+    for (long long i = thread_index(); i < total; i += thread_count()) {
+        const int q = (int)(i % queries), c = (int)(i / queries);
+        const int index = firstColumn + c;
+        const float s = scores[i];
+        if (index == exclude[q] || !(s > floors[index])) continue;
+        const int slot = atomicAdd(counter, 1);
+        if (slot < capacity) { offerQuery[slot] = q; offerColumn[slot] = index; offerScore[slot] = s; }
+    }
+}

@@ -139,8 +139,9 @@ public enum UpdaterWorker {
             _ = try PopularityRecompute.run(dbPath: prod, selection: .incremental, readSince: summary.refresh?.readAt, logger: logger)
         }
         summary.ann = try WorkerLog.stage(.annBuild, "nlist \(options.nlist) mode=\(options.device.annMarker)", logger: logger) {
-            try ANNBuild.run(dbPath: prod, indexPath: options.indexPath, metaPath: options.indexMetaPath,
-                             options: .init(nlist: options.nlist, device: options.device, lowerNlistToFit: true), logger: logger).meta
+            var ann = ANNBuild.Options(nlist: options.nlist, device: options.device, lowerNlistToFit: true)
+            ann.precision = options.gpuPrecision
+            return try ANNBuild.run(dbPath: prod, indexPath: options.indexPath, metaPath: options.indexMetaPath, options: ann, logger: logger).meta
         }
         summary.similarity = try WorkerLog.stage(.similarityPrecompute, "incremental top-k \(options.similarityTopK) nprobe \(options.similarityNprobe)", logger: logger) {
             try SimilarityPrecompute.run(dbPath: prod, indexPath: options.indexPath, outPath: options.similarityDB,
