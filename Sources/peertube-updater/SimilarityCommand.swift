@@ -1,5 +1,6 @@
 import ArgumentParser
 import PeerTubeUpdater
+import SmokeHarness
 
 struct SimilarityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,6 +13,10 @@ struct SimilarityCommand: ParsableCommand {
             readers keep their snapshot until the commit). --reset recomputes everything in a side file, \
             swapped in by one rename (the previous cache stays as <out>.prev), or committed into the live \
             file while a reader such as `serve` holds it. Prod is only read.
+
+            --cpu (the default here): candidates from the ANN index, re-ranked with the exact vectors. --gpu: every \
+            list an exact top-k over all prod vectors on the CUDA device (fp32 GEMMs, so recall 1.0), and in an \
+            incremental run each new video is offered to every cached list whose k-th neighbour it beats.
             """
     )
 
@@ -30,13 +35,14 @@ struct SimilarityCommand: ParsableCommand {
     var topK = SimilarityPrecompute.Options().topK
     @Option(parsing: .unconditional, help: "Inverted lists probed per query.")
     var nprobe = SimilarityPrecompute.Options().nprobe
+    @OptionGroup var device: DeviceOptions
     @OptionGroup var log: LogOptions
 
     func run() throws {
         let logger = try log.makeLogger("similarity")
-        _ = try SimilarityPrecompute.run(dbPath: db ?? UpdaterDefaults().prodDB, indexPath: index, outPath: out,
-                                         options: .init(selection: selection == .reset ? .reset : .incremental,
-                                                        topK: topK, nprobe: nprobe),
-                                         logger: logger)
+        var options = SimilarityPrecompute.Options(selection: selection == .reset ? .reset : .incremental, topK: topK, nprobe: nprobe,
+                                                   device: device.resolved(default: .cpu))
+        options.precision = device.gpuPrecision
+        _ = try SimilarityPrecompute.run(dbPath: db ?? UpdaterDefaults().prodDB, indexPath: index, outPath: out, options: options, logger: logger)
     }
 }

@@ -9,7 +9,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "updater-bench",
         abstract: "Throughput figures of the updater's stages, as medians of several runs.",
-        subcommands: [MergeBench.self, EmbedBench.self, SimilarityBench.self, RefreshBench.self, CrawlBench.self, ServeBench.self],
+        subcommands: [MergeBench.self, EmbedBench.self, SimilarityBench.self, RefreshBench.self, CrawlBench.self, ServeBench.self, GPUScaleBench.self],
         defaultSubcommand: MergeBench.self
     )
 

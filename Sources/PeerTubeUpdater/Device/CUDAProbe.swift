@@ -108,10 +108,11 @@ public enum GPUStages {
     public enum Stage: String, Sendable, CaseIterable {
         case embeddings
         case annBuild = "ANN build"
+        case similarity
     }
 
     /// The stages of this build that run on a CUDA device.
-    public static let available: Set<Stage> = [.embeddings, .annBuild]
+    public static let available: Set<Stage> = [.embeddings, .annBuild, .similarity]
 
     /// nil when `stage` can run on this machine's GPU (a device, cuBLAS and NVRTC load), else why not.
     public static func unavailability(of stage: Stage, probe: CUDAProbe.Report = CUDAProbe.probe()) -> String? {

@@ -62,7 +62,8 @@ public struct SyntheticCatalog: Sendable {
         let clock = ContinuousClock.now
         try queue.writeWithoutTransaction { db in
             // A generated file has no value until complete: skip the journal for speed.
-            try db.execute(sql: "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF")
+            // A page cache for the whole index working set: the text keys do not arrive in key order.
+            try db.execute(sql: "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -1048576")
             try db.execute(sql: Schema.crawlerTables)
             try db.execute(sql: Schema.videoEmbeddingsTable)
             if content.isProd {
@@ -115,33 +116,65 @@ public struct SyntheticCatalog: Sendable {
             INSERT INTO video_embeddings(video_id, instance_domain, embedding, embedding_dim, model_name, created_at)
             VALUES (?, ?, ?, ?, 'all-MiniLM-L6-v2', '2026-01-01T00:00:00+00:00')
             """)
-        let epoch2020: Int64 = 1_577_836_800_000
-        var vector = [Float](repeating: 0, count: embeddingDim)
-        for index in content.videos {
-            var rng = SplitMix64(state: mix(UInt64(index)) ^ seed)
-            let channel = channel(ofVideo: index, in: content.channels)
-            let host = channelHost(channel)
-            let uuid = Self.uuid(&rng)
-            let title = (0..<(3 + Int(rng.next() % 6))).map { _ in Self.words[Int(rng.next() % UInt64(Self.words.count))] }
-                .joined(separator: " ").capitalized
-            let description = (0..<(8 + Int(rng.next() % 50))).map { _ in Self.words[Int(rng.next() % UInt64(Self.words.count))] }
-                .joined(separator: " ")
-            let tags = (0..<Int(rng.next() % 5)).map { _ in "\"\(Self.words[Int(rng.next() % UInt64(Self.words.count))])\"" }
-            let videoID = "\(index + 1)"
-            try video.execute(arguments: [
-                videoID, uuid, index + 1, host, channelID(channel), "Channel \(channel)",
-                "https://\(host)/video-channels/channel_\(channel)", "user\(channel)", "https://\(host)/accounts/user\(channel)",
-                title, description, "[\(tags.joined(separator: ","))]", Self.categories[Int(rng.next() % UInt64(Self.categories.count))],
-                epoch2020 + Int64(rng.next() % 180_000_000_000), "https://\(host)/videos/watch/\(uuid)",
-                Int(rng.next() % 7200), "https://\(host)/lazy-static/thumbnails/\(uuid).jpg", "/videos/embed/\(uuid)",
-                Int(rng.next() % 100_000), Int(rng.next() % 2_000), Int(rng.next() % 100), Int(rng.next() % 300),
-                rng.next() % 20 == 0 ? 1 : 0, "/lazy-static/previews/\(uuid).jpg", epoch2020 + 200_000_000_000,
-            ])
-            if content.withEmbeddings {
-                topicVector(topic(ofVideo: index), &vector, &rng)
-                try embedding.execute(arguments: [videoID, host, EmbeddingBlob.encode(vector), embeddingDim])
+        // Rows are generated in parallel, a chunk at a time (each row's values come from its own
+        // seeded generator, so the order of generation changes nothing), and inserted in order.
+        let chunk = 8_192
+        for start in stride(from: content.videos.lowerBound, to: content.videos.upperBound, by: chunk) {
+            let rows = start..<min(start + chunk, content.videos.upperBound)
+            for row in generate(rows, channels: content.channels, withEmbeddings: content.withEmbeddings) {
+                try video.execute(arguments: row.video)
+                if let blob = row.embedding { try embedding.execute(arguments: [row.videoID, row.host, blob, embeddingDim]) }
             }
         }
+    }
+
+    /// One video row's values (in the INSERT's column order) and its embedding blob.
+    private struct GeneratedVideo: @unchecked Sendable {
+        var video: StatementArguments
+        var videoID: String
+        var host: String
+        var embedding: Data?
+    }
+
+    private func generate(_ rows: Range<Int>, channels: Range<Int>, withEmbeddings: Bool) -> [GeneratedVideo] {
+        let epoch2020: Int64 = 1_577_836_800_000
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, rows.count / 256))
+        let output = UnsafeMutableBufferPointer<GeneratedVideo?>.allocate(capacity: rows.count)
+        output.initialize(repeating: nil)
+        defer { output.deallocate() }
+        nonisolated(unsafe) let slots = output
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var vector = [Float](repeating: 0, count: embeddingDim)
+            for offset in stride(from: worker, to: rows.count, by: workers) {
+                let index = rows.lowerBound + offset
+                var rng = SplitMix64(state: mix(UInt64(index)) ^ seed)
+                let channel = channel(ofVideo: index, in: channels)
+                let host = channelHost(channel)
+                let uuid = Self.uuid(&rng)
+                let title = (0..<(3 + Int(rng.next() % 6))).map { _ in Self.words[Int(rng.next() % UInt64(Self.words.count))] }
+                    .joined(separator: " ").capitalized
+                let description = (0..<(8 + Int(rng.next() % 50))).map { _ in Self.words[Int(rng.next() % UInt64(Self.words.count))] }
+                    .joined(separator: " ")
+                let tags = (0..<Int(rng.next() % 5)).map { _ in "\"\(Self.words[Int(rng.next() % UInt64(Self.words.count))])\"" }
+                let videoID = "\(index + 1)"
+                let arguments: StatementArguments = [
+                    videoID, uuid, index + 1, host, channelID(channel), "Channel \(channel)",
+                    "https://\(host)/video-channels/channel_\(channel)", "user\(channel)", "https://\(host)/accounts/user\(channel)",
+                    title, description, "[\(tags.joined(separator: ","))]", Self.categories[Int(rng.next() % UInt64(Self.categories.count))],
+                    epoch2020 + Int64(rng.next() % 180_000_000_000), "https://\(host)/videos/watch/\(uuid)",
+                    Int(rng.next() % 7200), "https://\(host)/lazy-static/thumbnails/\(uuid).jpg", "/videos/embed/\(uuid)",
+                    Int(rng.next() % 100_000), Int(rng.next() % 2_000), Int(rng.next() % 100), Int(rng.next() % 300),
+                    rng.next() % 20 == 0 ? 1 : 0, "/lazy-static/previews/\(uuid).jpg", epoch2020 + 200_000_000_000,
+                ]
+                var blob: Data?
+                if withEmbeddings {
+                    topicVector(topic(ofVideo: index), &vector, &rng)
+                    blob = EmbeddingBlob.encode(vector)
+                }
+                slots[offset] = GeneratedVideo(video: arguments, videoID: videoID, host: host, embedding: blob)
+            }
+        }
+        return output.map { $0! }
     }
 
     /// The topic's centre plus noise, normalised: neighbours mostly share the topic.

@@ -143,10 +143,13 @@ public enum UpdaterWorker {
             ann.precision = options.gpuPrecision
             return try ANNBuild.run(dbPath: prod, indexPath: options.indexPath, metaPath: options.indexMetaPath, options: ann, logger: logger).meta
         }
-        summary.similarity = try WorkerLog.stage(.similarityPrecompute, "incremental top-k \(options.similarityTopK) nprobe \(options.similarityNprobe)", logger: logger) {
-            try SimilarityPrecompute.run(dbPath: prod, indexPath: options.indexPath, outPath: options.similarityDB,
-                                         options: .init(selection: .incremental, topK: options.similarityTopK, nprobe: options.similarityNprobe),
-                                         logger: logger)
+        let search = options.device == .gpu ? "exact on the GPU" : "nprobe \(options.similarityNprobe)"
+        summary.similarity = try WorkerLog.stage(.similarityPrecompute, "incremental top-k \(options.similarityTopK) \(search)", logger: logger) {
+            var similarity = SimilarityPrecompute.Options(selection: .incremental, topK: options.similarityTopK, nprobe: options.similarityNprobe,
+                                                          device: options.device)
+            similarity.precision = options.gpuPrecision
+            return try SimilarityPrecompute.run(dbPath: prod, indexPath: options.indexPath, outPath: options.similarityDB,
+                                                options: similarity, logger: logger)
         }
         return summary
     }

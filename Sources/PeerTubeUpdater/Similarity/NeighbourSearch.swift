@@ -72,10 +72,64 @@ struct EmbeddingSet: @unchecked Sendable {
     func vector(_ position: Int) -> ArraySlice<Float> { vectors[(position * dimension)..<((position + 1) * dimension)] }
 }
 
+// MARK: - NeighbourFinder
+
+/// What the similarity stage searches with: lists for many sources at once, each with the
+/// candidates it offers itself to (exactly scored). `NeighbourSearch` (ANN candidates re-ranked
+/// exactly, the CPU path) and `DeviceExactSearch` (exact top-k on a GPU) are the two.
+protocol NeighbourFinder {
+    /// One list per source, in order.
+    func neighbours(of sources: [Int]) throws -> [NeighbourSearch.List]
+}
+
+extension NeighbourFinder {
+    /// Searches `batches` in order and hands each batch's lists to `consume`, searching the next batch
+    /// while `consume` (the single-threaded SQLite write) runs on the current one.
+    func pipelined(_ batches: [[Int]], consume: ([NeighbourSearch.List]) throws -> Void) throws {
+        guard !batches.isEmpty else { return }
+        nonisolated(unsafe) let finder = self
+        var current = try neighbours(of: batches[0])
+        for next in batches.dropFirst() {
+            let slot = PendingLists(), group = DispatchGroup()
+            DispatchQueue.global().async(group: group) { slot.result = Result { try finder.neighbours(of: next) } }
+            let written = Result { try consume(current) }
+            group.wait()
+            try written.get()
+            current = try slot.result.get()
+        }
+        try consume(current)
+    }
+}
+
+/// Time spent in a finder's searches, summed over the stage (they overlap the writes).
+final class SearchTimer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var total: Duration = .zero
+
+    var milliseconds: Int { lock.withLock { Int(total.seconds * 1000) } }
+
+    func timing(_ finder: NeighbourFinder) -> NeighbourFinder { Timed(finder: finder, timer: self) }
+
+    private struct Timed: NeighbourFinder {
+        let finder: NeighbourFinder
+        let timer: SearchTimer
+        func neighbours(of sources: [Int]) throws -> [NeighbourSearch.List] {
+            let clock = ContinuousClock.now
+            defer { let spent = ContinuousClock.now - clock; timer.lock.withLock { timer.total += spent } }
+            return try finder.neighbours(of: sources)
+        }
+    }
+}
+
+/// The lists a background search hands back.
+private final class PendingLists: @unchecked Sendable {
+    var result: Result<[NeighbourSearch.List], Error> = .success([])
+}
+
 // MARK: - NeighbourSearch
 
 /// ANN candidates for many sources at once, re-ranked by exact inner product.
-struct NeighbourSearch: @unchecked Sendable {
+struct NeighbourSearch: NeighbourFinder, @unchecked Sendable {
     struct List {
         var source: Int
         /// The top-k, best first, the source itself left out.
@@ -115,23 +169,6 @@ struct NeighbourSearch: @unchecked Sendable {
             results[w] = Result { try search(chunks[w]) }
         }
         return try output.flatMap { try $0.get() }
-    }
-
-    /// Searches `batches` in order and hands each batch's lists to `consume`, searching the next batch
-    /// while `consume` (the single-threaded SQLite write) runs on the current one.
-    func pipelined(_ batches: [[Int]], consume: ([List]) throws -> Void) throws {
-        guard !batches.isEmpty else { return }
-        final class Slot: @unchecked Sendable { var result: Result<[List], Error> = .success([]) }
-        var current = try neighbours(of: batches[0])
-        for next in batches.dropFirst() {
-            let slot = Slot(), group = DispatchGroup()
-            DispatchQueue.global().async(group: group) { slot.result = Result { try neighbours(of: next) } }
-            let written = Result { try consume(current) }
-            group.wait()
-            try written.get()
-            current = try slot.result.get()
-        }
-        try consume(current)
     }
 
     private func search(_ sources: [Int]) throws -> [List] {

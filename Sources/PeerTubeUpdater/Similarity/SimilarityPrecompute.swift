@@ -28,8 +28,10 @@ public enum SimilarityError: Error, CustomStringConvertible, Equatable {
 /// their snapshot until the commit, a crash leaves the old state, and the cost grows with what
 /// changed. A fresh cache, `--reset`, or a cache in the earlier wide format is built in a side file
 /// and published by one rename, the previous kept as `.prev`. Either way readers see the old cache
-/// or the new one, never a half-written one. Candidates come from the ANN index, many queries per FAISS call on every core,
-/// and are re-ranked with the exact stored vectors, so scores are true cosines.
+/// or the new one, never a half-written one. On the CPU, candidates come from the ANN index, many queries per FAISS call on every core,
+/// and are re-ranked with the exact stored vectors, so scores are true cosines. On a GPU
+/// (`device: .gpu`) every list is an exact top-k over all prod vectors (`DeviceExactSearch`), and a new
+/// video's offers to old lists are exact too.
 public enum SimilarityPrecompute {
     public enum Selection: String, Sendable { case incremental, reset }
 
@@ -39,11 +41,20 @@ public enum SimilarityPrecompute {
         public var nprobe = 16
         /// Sources per FAISS call and per write transaction.
         public var batchSize = 2_048
-        public init(selection: Selection = .incremental, topK: Int = 20, nprobe: Int = 16) {
+        /// `.gpu`: exact search on a device, no CPU fallback.
+        public var device: ComputeDevice = .cpu
+        public var precision: GEMMPrecision = .fp32
+        public init(selection: Selection = .incremental, topK: Int = 20, nprobe: Int = 16, device: ComputeDevice = .cpu) {
             self.selection = selection
             self.topK = topK
             self.nprobe = nprobe
+            self.device = device
         }
+
+        /// Sources a GPU batch searches: enough to fill its score blocks.
+        static let deviceBatchSize = 16_384
+        /// A device's score blocks (nil: sized from its free memory).
+        var deviceBlocks: DeviceExactSearch.Blocks?
     }
 
     public struct Result: Sendable, Equatable {
@@ -54,15 +65,20 @@ public enum SimilarityPrecompute {
         /// Sources dropped because their video left prod.
         public var removedSources: Int
         public var durationMs: Int
+        /// Of it, the searches (the rest: loading vectors, planning, writing the cache).
+        public var searchMs = 0
     }
 
-    /// - Throws: `SimilarityError`, `StorageError`, `FaissError` or `DatabaseError`; the published cache
-    ///   stays as it was.
+    /// `tensorDevice`: where `device: .gpu` searches (default: the CUDA device; tests pass `HostDevice`).
+    ///
+    /// - Throws: `SimilarityError`, `StorageError`, `FaissError` or `DatabaseError`, `GPUUnavailable` or
+    ///   `DeviceError` on a GPU (no CPU fallback); the published cache stays as it was.
     public static func run(dbPath: String, indexPath: String, outPath: String, options: Options = .init(),
-                           logger: Logger) throws -> Result {
+                           logger: Logger, on tensorDevice: TensorDevice? = nil) throws -> Result {
         guard options.topK > 0, options.nprobe > 0, options.batchSize > 0 else {
             throw SimilarityError.badParameters("top-k, nprobe and batch size must be > 0")
         }
+        if options.device == .gpu, tensorDevice == nil { try GPUStages.require([.similarity]) }
         let clock = ContinuousClock.now
         let prod = try DatabaseFile.open(dbPath, role: "prod DB", access: .readOnly)
         // Read before the vectors: should prod change meanwhile, the next run sees a difference.
@@ -82,6 +98,11 @@ public enum SimilarityPrecompute {
             throw SimilarityError.dimensionMismatch(index: index.dimension, database: embeddings.dimension)
         }
         FaissIndex.setThreads(openMP: 1, blas: 1)
+        let exact = options.device == .gpu
+            ? try DeviceExactSearch(device: try tensorDevice ?? CUDADevice.open(precision: options.precision), embeddings: embeddings,
+                                    topK: options.topK, blocks: options.deviceBlocks)
+            : nil
+        let batchSize = exact == nil ? options.batchSize : max(options.batchSize, Options.deviceBatchSize)
         let computedAt = Int64(Date().timeIntervalSince1970 * 1000)
         var result = Result(newSources: 0, refreshedSources: 0, removedSources: 0, durationMs: 0)
 
@@ -91,17 +112,23 @@ public enum SimilarityPrecompute {
             try db.execute(sql: CacheWriter.setup)
             let plan = try Plan(db: db, embeddings: embeddings, reset: reset)
             result.removedSources = plan.removed
-            logger.info("similarity: sources=\(embeddings.count) new=\(plan.new.count) stale=\(plan.stale.count) removed=\(plan.removed) top_k=\(options.topK) nprobe=\(options.nprobe)")
+            let searchLabel = exact.map { "exact on \($0.device.name)" } ?? "ann nprobe=\(options.nprobe)"
+            logger.info("similarity: sources=\(embeddings.count) new=\(plan.new.count) stale=\(plan.stale.count) removed=\(plan.removed) top_k=\(options.topK) search=\(searchLabel)")
 
-            let search = NeighbourSearch(index: index, embeddings: embeddings, topK: options.topK, nprobe: options.nprobe)
+            let timer = SearchTimer()
+            let search: NeighbourFinder = timer.timing(exact ?? NeighbourSearch(index: index, embeddings: embeddings, topK: options.topK,
+                                                                                nprobe: options.nprobe))
             let writer = CacheWriter(embeddings: embeddings, computedAt: computedAt)
             var progress = ProgressLine(label: "similarity", total: plan.new.count, unit: "videos")
             // New videos first, with a wider pool: their candidates (exactly scored, and a dot product
-            // is symmetric) are the offers that decide which old lists they enter.
-            let reverse = NeighbourSearch(index: index, embeddings: embeddings, topK: options.topK, nprobe: options.nprobe,
-                                          pool: plan.floor.isEmpty ? nil : CachedListMerge.pool(topK: options.topK))
+            // is symmetric) are the offers that decide which old lists they enter. An exact search
+            // offers each new video to every cached list whose k-th score it beats.
+            let reverse: NeighbourFinder = timer.timing(exact ?? NeighbourSearch(index: index, embeddings: embeddings, topK: options.topK,
+                                                                                 nprobe: options.nprobe,
+                                                                                 pool: plan.floor.isEmpty ? nil : CachedListMerge.pool(topK: options.topK)))
+            if let exact, !plan.floor.isEmpty { try exact.offering(to: plan.floor, topK: options.topK) }
             var offers: [Int: [ExactSearch.Hit]] = [:]  // old video → new videos and their exact scores against it
-            try reverse.pipelined(Self.batches(plan.new, size: options.batchSize)) { lists in
+            try reverse.pipelined(Self.batches(plan.new, size: batchSize)) { lists in
                 try writer.write(lists, db: db)
                 try FaultPlan.reach(.similarityBatch)
                 for list in lists {
@@ -118,7 +145,8 @@ public enum SimilarityPrecompute {
             let merged = embeddings.inKeyOrder(entered.filter { !plan.stale.contains($0) && (plan.floor[$0]?.count ?? 0) >= options.topK })
             let searched = entered.subtracting(merged).union(plan.stale).sorted()
             var refreshing = ProgressLine(label: "similarity refresh", total: searched.count + merged.count, unit: "old lists")
-            try search.pipelined(Self.batches(searched, size: options.batchSize)) { lists in
+            exact?.stopOffering()
+            try search.pipelined(Self.batches(searched, size: batchSize)) { lists in
                 try writer.write(lists, db: db)
                 refreshing.advance(by: lists.count, logger: logger)
             }
@@ -128,6 +156,7 @@ public enum SimilarityPrecompute {
             }
             result.refreshedSources = searched.count + merged.count
             result.newSources = plan.new.count
+            result.searchMs = timer.milliseconds
             try inputs.store(in: db, computedAt: computedAt)
         }
 
@@ -177,7 +206,7 @@ public enum SimilarityPrecompute {
         }
         result.durationMs = clock.elapsedMilliseconds
         let rate = Double(result.newSources + result.refreshedSources) / max(Double(result.durationMs) / 1000, 0.001)
-        logger.info("similarity: new=\(result.newSources) refreshed=\(result.refreshedSources) removed=\(result.removedSources) in \(result.durationMs)ms (\(String(format: "%.0f", rate)) videos/s); published \(outPath)")
+        logger.info("similarity: new=\(result.newSources) refreshed=\(result.refreshedSources) removed=\(result.removedSources) in \(result.durationMs)ms (\(String(format: "%.0f", rate)) videos/s; searching \(result.searchMs)ms); published \(outPath)")
         return result
     }
 

@@ -22,6 +22,26 @@ public enum SimilarityQuality {
         return Dictionary(uniqueKeysWithValues: zip(sample, hits).map { (keys[$0], $1.map { keys[$0.index] }) })
     }
 
+    /// recall@k of an ANN index's own search (`nprobe` lists, its PQ scores, no re-ranking) against
+    /// exact search, on every `sampleEvery`-th embedding (itself left out on both sides).
+    ///
+    /// - Throws: `StorageError`, `FaissError`, `SimilarityError.noEmbeddings`.
+    public static func indexRecall(indexPath: String, prodPath: String, k: Int = 20, nprobe: Int = 16, sampleEvery: Int = 1) throws -> Double {
+        let set = try EmbeddingSet(DatabaseFile.open(prodPath, role: "prod DB", access: .readOnly), dbPath: prodPath)
+        let index = try FaissIndex.read(indexPath)
+        let sample = Array(stride(from: 0, to: set.count, by: max(1, sampleEvery)))
+        let queries = sample.flatMap { set.vector($0) }
+        let exact = ExactSearch.topK(queries: queries, vectors: set.vectors, dimension: set.dimension, k: k, exclude: { sample[$0] })
+        let found = try index.search(queries, k: k + 1, nprobe: nprobe).ids
+        var hits = 0, wanted = 0
+        for (q, source) in sample.enumerated() {
+            let listed = found[(q * (k + 1))..<((q + 1) * (k + 1))].compactMap { set.positionOfRowID[$0] }.filter { $0 != source }.prefix(k)
+            wanted += exact[q].count
+            hits += Set(exact[q].map(\.index)).intersection(listed).count
+        }
+        return wanted == 0 ? 1 : Double(hits) / Double(wanted)
+    }
+
     /// The cache's lists, in rank order.
     ///
     /// - Throws: `StorageError` for an unusable file, `DatabaseError` when it cannot be read.
