@@ -1,4 +1,5 @@
 import Foundation
+import PeerTubeUpdater
 import GRDB
 
 /// A prod video as `serve` answers it: shaped like PeerTube's own video object (`name`, `uuid`,
@@ -63,9 +64,7 @@ public struct VideoObject: Codable, Equatable, Sendable {
         dislikes = row["dislikes"]
         comments = row["comments_count"]
         nsfw = (row["nsfw"] as Int?).map { $0 != 0 } ?? false
-        publishedAt = (row["published_at"] as Int64?).map {
-            Date(timeIntervalSince1970: Double($0) / 1000).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-        }
+        publishedAt = (row["published_at"] as Int64?).map { MillisecondTime.iso8601($0) }
         url = row["video_url"]
         thumbnailUrl = row["thumbnail_url"]
         previewUrl = row["preview_path"]

@@ -1,4 +1,5 @@
 import Foundation
+import PeerTubeUpdater
 
 /// PeerTube's JSON shapes for corpus objects, as served by `host` (field names and types as PeerTube's own API returns them).
 struct SimPayloads {
@@ -24,7 +25,7 @@ struct SimPayloads {
         json.merge(avatars("/lazy-static/avatars/account-\(account.id).webp", on: account.host)) { a, _ in a }
         if full {
             json.merge(["description": NSNull(), "banners": [Any](), "followingCount": 0, "followersCount": account.id * 3,
-                        "hostRedundancyAllowed": false, "createdAt": SimResponse.isoDate(account.createdAt)]) { a, _ in a }
+                        "hostRedundancyAllowed": false, "createdAt": MillisecondTime.iso8601(account.createdAt)]) { a, _ in a }
             if account.host == host { json["userId"] = account.id }
         }
         return json
@@ -35,9 +36,9 @@ struct SimPayloads {
         var json: [String: Any] = [
             "id": localID, "url": "https://\(channel.host)/video-channels/\(channel.name)", "name": channel.name,
             "host": channel.host, "banners": [Any](), "hostRedundancyAllowed": false, "followingCount": 0,
-            "followersCount": channel.followersCount, "createdAt": SimResponse.isoDate(channel.createdAt),
+            "followersCount": channel.followersCount, "createdAt": MillisecondTime.iso8601(channel.createdAt),
             "displayName": channel.displayName, "description": channel.description ?? NSNull(), "support": NSNull(),
-            "isLocal": channel.host == host, "updatedAt": SimResponse.isoDate(channel.createdAt + 86_400_000),
+            "isLocal": channel.host == host, "updatedAt": MillisecondTime.iso8601(channel.createdAt + 86_400_000),
             "ownerAccount": account(channel.account, full: true),
         ]
         json.merge(avatars(channel.avatarPath, on: channel.host)) { a, _ in a }
@@ -68,8 +69,8 @@ struct SimPayloads {
             "nsfw": video.nsfw, "description": details ? video.description : short, "isLocal": origin == host,
             "duration": video.duration, "views": video.views, "likes": video.likes, "dislikes": video.dislikes,
             "thumbnailPath": "/lazy-static/thumbnails/\(video.uuid).jpg", "previewPath": "/lazy-static/previews/\(video.uuid).jpg",
-            "embedPath": "/videos/embed/\(video.uuid)", "createdAt": SimResponse.isoDate(video.createdAt),
-            "updatedAt": SimResponse.isoDate(video.publishedAt + 3_600_000), "publishedAt": SimResponse.isoDate(video.publishedAt),
+            "embedPath": "/videos/embed/\(video.uuid)", "createdAt": MillisecondTime.iso8601(video.createdAt),
+            "updatedAt": MillisecondTime.iso8601(video.publishedAt + 3_600_000), "publishedAt": MillisecondTime.iso8601(video.publishedAt),
             "originallyPublishedAt": NSNull(), "isLive": false,
             "account": account(channel.account, full: details), "channel": details
                 ? self.channel(channel, localID: channelLocalID) : channelSummary(channel, localID: channelLocalID),

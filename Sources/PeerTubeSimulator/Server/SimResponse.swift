@@ -57,17 +57,4 @@ public struct SimResponse: Sendable {
     /// The Angular client's page, which PeerTube serves for any non-API path.
     static let spaPage = text("<!doctype html><html><head><title>PeerTube</title></head><body><my-app></my-app></body></html>",
                               type: "text/html; charset=utf-8")
-
-    /// `2024-05-01T09:00:00.123Z`, with exact milliseconds (no floating-point rounding).
-    static func isoDate(_ ms: Int64) -> String {
-        let seconds = Date(timeIntervalSince1970: Double(ms.quotient(dividingBy: 1000)))
-        let whole = seconds.formatted(Date.ISO8601FormatStyle())  // 2024-05-01T09:00:00Z
-        return "\(whole.dropLast()).\(String(format: "%03d", Int(ms.remainder(dividingBy: 1000))))Z"
-    }
-}
-
-extension Int64 {
-    /// Floor division and its non-negative remainder.
-    func quotient(dividingBy divisor: Int64) -> Int64 { (self - remainder(dividingBy: divisor)) / divisor }
-    func remainder(dividingBy divisor: Int64) -> Int64 { ((self % divisor) + divisor) % divisor }
 }

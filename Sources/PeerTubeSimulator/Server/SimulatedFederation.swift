@@ -1,5 +1,6 @@
 import FlyingFox
 import HTTPServing
+import PeerTubeUpdater
 import FlyingSocks
 import Foundation
 import Synchronization
@@ -109,7 +110,7 @@ public final class SimulatedFederation: Sendable {
                                    userAgent: request.headers[HTTPHeader("User-Agent")] ?? "")
         records.withLock { $0.append(record) }
         if let logSink {
-            let line = "\(SimResponse.isoDate(Int64(Date().timeIntervalSince1970 * 1000))) \(host) GET \(record.path) \(response.status) \(response.body.count)\n"
+            let line = "\(MillisecondTime.iso8601(Int64(Date().timeIntervalSince1970 * 1000))) \(host) GET \(record.path) \(response.status) \(response.body.count)\n"
             logLock.withLock { _ in logSink.write(Data(line.utf8)) }
         }
         let status = HTTPStatusCode(response.status, phrase: Self.phrase(response.status))
