@@ -14,6 +14,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/swhitty/FlyingFox", exact: "0.27.1"),
+        // serve's HTTP server: Hummingbird's core on SwiftNIO, with swift-service-lifecycle's shutdown.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // OpenBLAS's CBLAS (Debian's libopenblas-dev): the MiniLM forward pass runs on its sgemm.
@@ -46,12 +52,22 @@ let package = Package(
             // FAISS pipelines, which are 5x slower unoptimised (15 vs 73 texts/s).
             swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
-        // How the package's HTTP servers are made (FlyingFox, without Nagle's delay).
+        // How the package's HTTP servers are made: HTTPService (Hummingbird on SwiftNIO, with request
+        // limits, for serve) and FlyingFox without Nagle's delay (the simulated federation, the whitelist server).
         .target(
             name: "HTTPServing",
             dependencies: [
                 .product(name: "FlyingFox", package: "FlyingFox"),
                 .product(name: "FlyingSocks", package: "FlyingFox"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // `serve`: the read API over prod, the similarity cache and the ANN index, switching to each
@@ -61,7 +77,6 @@ let package = Package(
             dependencies: [
                 "PeerTubeUpdater",
                 "HTTPServing",
-                .product(name: "FlyingFox", package: "FlyingFox"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPServing
 import Logging
 import PeerTubeUpdater
 import Synchronization
@@ -16,7 +17,12 @@ public struct ReadAPI: Sendable {
         public var body: Data
         /// The generation the answer was computed from (nil for errors before one was chosen).
         public var generation: Int?
+        /// Headers beyond the content type (`Allow` of a 405).
+        public var headers: [(name: String, value: String)] = []
     }
+
+    /// What `serve` answers (HEAD: GET's headers, no body); anything else gets 405 with `Allow`.
+    public static let allowedMethods = "GET, HEAD"
 
     let options: ServeOptions
     let watcher: GenerationWatcher
@@ -33,7 +39,11 @@ public struct ReadAPI: Sendable {
 
     /// `path` percent-encoded, as the request line has it; `query` decoded.
     public func respond(method: String, path: String, query: [String: String]) -> Response {
-        guard method == "GET" || method == "HEAD" else { return problem(405, "only GET is served") }
+        guard method == "GET" || method == "HEAD" else {
+            var refusal = problem(405, "only GET and HEAD are served")
+            refusal.headers = [("Allow", Self.allowedMethods)]
+            return refusal
+        }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { $0.removingPercentEncoding }
         guard !parts.contains(where: { $0 == nil }) else { return problem(400, "the path is not valid percent-encoding") }
         let segments = parts.map { $0! }
@@ -109,12 +119,6 @@ public struct ReadAPI: Sendable {
 
     // MARK: - Bodies
 
-    struct Problem: Encodable {
-        var status: Int
-        var title: String
-        var detail: String
-    }
-
     /// PeerTube's list shape.
     struct VideoList: Encodable {
         var total: Int
@@ -149,9 +153,7 @@ public struct ReadAPI: Sendable {
 
     /// An error in PeerTube's own shape (RFC 7807 problem details).
     private func problem(_ status: Int, _ detail: String, _ generation: ServedGeneration? = nil) -> Response {
-        let titles = [400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error", 503: "Service Unavailable"]
-        let body = (try? Self.encoder.encode(Problem(status: status, title: titles[status] ?? "Error", detail: detail))) ?? Data()
-        return Response(status: status, body: body, generation: generation?.sequence)
+        Response(status: status, body: HTTPProblem.body(status: status, detail: detail), generation: generation?.sequence)
     }
 }
 

@@ -1,26 +1,24 @@
-import FlyingFox
 import Foundation
 import HTTPServing
 import Logging
 import PeerTubeUpdater
 
-/// `peertube-updater serve`: the read API over HTTP (FlyingFox, the package's one server library,
-/// which the simulated federation uses too), with the generation watcher beside it.
+/// `peertube-updater serve`: the read API over HTTP (`HTTPService`, Hummingbird on SwiftNIO with the
+/// package's request limits), with the generation watcher beside it.
 ///
-/// Lifecycle: `start` opens the first generation, binds and begins watching; `run` serves until the
-/// task is cancelled or `stop` is called; `stop` ends both. Requests are answered off the
-/// cooperative pool (SQLite reads, FAISS and the model block), each from the generation current when
-/// it arrived.
+/// Lifecycle: `init` opens the first generation and loads the model; `run` binds, watches for new
+/// generations and serves until `stop`, SIGTERM/SIGINT (with `stopOnSignals`) or cancellation, then
+/// lets requests in flight finish. Answers are computed off the event loops (SQLite reads, FAISS and
+/// the model block), each from the generation current when its request arrived.
 public final class ReadServer: Sendable {
     public let api: ReadAPI
-    private let server: HTTPServer
     private let watcher: GenerationWatcher
+    private let service: HTTPService
     private let logger: Logger
 
     /// Opens prod, cache and index (switching prod and cache to WAL once, if needed) and loads the model.
     ///
-    /// - Throws: `StorageError`, `ServeError`, `ModelError`, `FaissError`, or a socket error when the
-    ///   address cannot be bound.
+    /// - Throws: `StorageError`, `ServeError`, `ModelError`, `FaissError`.
     public init(options: ServeOptions, logger: Logger) throws {
         for (path, role) in [(options.prodPath, "prod DB"), (options.cachePath, "similarity cache")]
         where FileManager.default.fileExists(atPath: path) {
@@ -30,40 +28,37 @@ public final class ReadServer: Sendable {
         }
         watcher = try GenerationWatcher(options: options, logger: logger)
         let embedder = try options.modelDirectory.map { try QueryEmbedder(modelDirectory: $0, threads: options.modelThreads) }
-        api = ReadAPI(options: options, watcher: watcher, embedder: embedder, logger: logger)
-        server = try HTTPServer.noDelay(ip4: options.address, port: options.port, timeout: 30)
+        let api = ReadAPI(options: options, watcher: watcher, embedder: embedder, logger: logger)
+        self.api = api
+        service = HTTPService(host: options.address, port: Int(options.port), limits: options.limits, allow: ReadAPI.allowedMethods,
+                              logger: logger) { head in await Self.answer(head, from: api) }
         self.logger = logger
     }
 
-    /// Serves until cancelled. `onListening` gets the bound address (`host:port`) once requests are taken.
+    /// Serves until stopped. `onListening` gets the bound address (`host:port`) once requests are taken.
     ///
     /// - Throws: a socket error when the address cannot be bound.
-    public func run(onListening: @Sendable (String) -> Void = { _ in }) async throws {
-        let api = self.api
-        await server.appendRoute("*") { request in
-            let query = Dictionary(request.query.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
-            let method = request.method.rawValue, path = request.target.path(percentEncoded: true)
-            let response = await withCheckedContinuation { continuation in
-                DispatchQueue.global().async { continuation.resume(returning: api.respond(method: method, path: path, query: query)) }
-            }
-            var headers: HTTPHeaders = [.contentType: "application/json"]
-            if let generation = response.generation { headers[HTTPHeader("X-Serve-Generation")] = String(generation) }
-            return HTTPResponse(statusCode: HTTPStatusCode(response.status, phrase: ""), headers: headers,
-                                body: method == "HEAD" ? Data() : response.body)
-        }
+    public func run(stopOnSignals: Bool = false, onListening: @escaping @Sendable (String) -> Void = { _ in }) async throws {
         let watching = Task { await watcher.run() }
         defer { watching.cancel() }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.server.run() }
-            try await server.waitUntilListening(timeout: 60)
-            if case .ip4(let ip, let port) = await server.listeningAddress {
-                let address = "\(ip):\(port)"
-                logger.info("serve: listening on http://\(address)")
-                onListening(address)
-            }
-            try await group.next()
+        let logger = self.logger, cap = api.options.limits.effectiveMaxConnections
+        try await service.run(stopOnSignals: stopOnSignals) { address in
+            logger.info("serve: listening on http://\(address) (at most \(cap) connections)")
+            onListening(address)
         }
+        logger.info("serve: stopped")
     }
 
-    public func stop() async { await server.stop(timeout: 3) }
+    /// Starts the graceful shutdown; `run` returns once requests in flight have finished.
+    public func stop() async { await service.stop() }
+
+    /// The API's answer with its headers, computed on a thread of the global pool (it blocks).
+    private static func answer(_ head: HTTPRequestHead, from api: ReadAPI) async -> HTTPAnswer {
+        let response = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: api.respond(method: head.method, path: head.path, query: head.query)) }
+        }
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json")] + response.headers
+        if let generation = response.generation { headers.append(("X-Serve-Generation", String(generation))) }
+        return HTTPAnswer(status: response.status, headers: headers, body: response.body)
+    }
 }

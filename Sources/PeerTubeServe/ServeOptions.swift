@@ -1,4 +1,5 @@
 import Foundation
+import HTTPServing
 import PeerTubeUpdater
 
 /// What `serve` reads and how it answers. The CLI defaults the paths as the worker's
@@ -25,6 +26,8 @@ public struct ServeOptions: Sendable {
     public var nprobe = 16
     /// The longest search text accepted, in characters (the model reads 256 tokens at most).
     public var maxTextLength = 1_000
+    /// What one client may cost: request sizes, timeouts, the connection cap.
+    public var limits = HTTPLimits()
 
     public init(prodPath: String, indexPath: String, metaPath: String, cachePath: String, modelDirectory: String?) {
         self.prodPath = prodPath

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HTTPServing
 import PeerTubeServe
 import PeerTubeUpdater
 
@@ -18,6 +19,13 @@ struct ServeCommand: AsyncParsableCommand {
             publishes new ones (merge, index, similarity), serve switches once they agree, finishing requests in \
             flight on the old ones: the worker never needs to stop it (--use-systemctl is optional). \
             count is 1…--max-count (default 10).
+
+            Limits per client: a request line over 8 KiB gets 414, headers over 16 KiB (or 100 fields) 431, a \
+            malformed request 400, a method other than GET/HEAD 405 with Allow; a connection with no request in \
+            progress (idle, or its head still arriving) is closed after --idle-timeout; past --max-connections \
+            a new connection is answered 503 (the cap is lowered to what the open-file limit allows, raised to \
+            its hard limit at start: set LimitNOFILE in the unit). SIGTERM (systemctl stop) and SIGINT stop \
+            accepting, let requests in flight finish (at most 10 s) and exit 0.
             """
     )
 
@@ -40,11 +48,16 @@ struct ServeCommand: AsyncParsableCommand {
     var maxCount = 50
     @Option(help: "Inverted lists probed per text search.")
     var nprobe = 16
+    @Option(name: .customLong("max-connections"), help: "Connections open at once; one more is answered 503.")
+    var maxConnections = HTTPLimits().maxConnections
+    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Seconds before a connection with no request in progress is closed.", valueName: "seconds"))
+    var idleTimeout = Int(HTTPLimits().idleTimeout.components.seconds)
     @OptionGroup var log: LogOptions
 
     func validate() throws {
         guard (1...1_000).contains(maxCount) else { throw ValidationError("--max-count must be 1…1000") }
         guard nprobe > 0 else { throw ValidationError("--nprobe must be > 0") }
+        guard maxConnections > 0, idleTimeout > 0 else { throw ValidationError("--max-connections and --idle-timeout must be > 0") }
     }
 
     func run() async throws {
@@ -59,21 +72,10 @@ struct ServeCommand: AsyncParsableCommand {
         options.defaultCount = min(options.defaultCount, maxCount)
         options.nprobe = nprobe
         options.modelThreads = model.threads
-        let server = try ReadServer(options: options, logger: logger)
-        // SIGTERM (systemctl stop) and SIGINT end serving; requests in flight finish first. The signal
-        // sources live as long as the wait (see `waitForTermination`): a source held only by a local
-        // is freed by an optimised build before any signal arrives, and SIGTERM would then be ignored.
-        let stopping = Task {
-            await waitForTermination()
-            guard !Task.isCancelled else { return }  // serving ended on its own
-            logger.info("serve: stopping")
-            await server.stop()
-        }
-        defer { stopping.cancel() }
-        do {
-            try await server.run()
-        } catch is CancellationError {
-            // Stopped by a signal: a clean exit, not a failure for systemd.
-        }
+        options.limits.maxConnections = maxConnections
+        options.limits.idleTimeout = .seconds(idleTimeout)
+        // SIGTERM (systemctl stop) and SIGINT end serving through the service group's graceful
+        // shutdown: requests in flight finish, then run returns and the process exits 0.
+        try await ReadServer(options: options, logger: logger).run(stopOnSignals: true)
     }
 }

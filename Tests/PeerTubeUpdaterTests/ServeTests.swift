@@ -8,7 +8,7 @@ import GRDB
 import Testing
 
 /// A `TopicCorpus` (prod, index and cache built by the real stages) as `serve` reads it.
-private struct ServedCorpus {
+struct ServedCorpus {
     let corpus: TopicCorpus
     var options: ServeOptions
     static let host = "a.example"
