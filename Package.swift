@@ -140,6 +140,7 @@ let package = Package(
             dependencies: [
                 "PeerTubeUpdater",
                 "CKernelEmulator",
+                "HTTPServing",
                 "PeerTubeServe",
                 "PeerTubeSimulator",
                 "SmokeHarness",

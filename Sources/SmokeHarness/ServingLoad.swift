@@ -99,7 +99,7 @@ public final class ServingLoad: Sendable {
         while true {
             let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
             if let line = text.split(separator: "\n").first(where: { $0.contains("listening on http://") }),
-               let address = line.split(separator: " ").last {
+               let address = line.split(separator: " ").first(where: { $0.hasPrefix("http://") }) {
                 return ServingLoad(process: process, children: worker.children, logPath: logPath, base: String(address),
                                    ratePerSecond: ratePerSecond)  // http://127.0.0.1:port
             }

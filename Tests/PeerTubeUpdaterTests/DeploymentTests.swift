@@ -1,4 +1,5 @@
 import Foundation
+import HTTPServing
 import Testing
 @testable import PeerTubeUpdater
 
@@ -56,5 +57,9 @@ import Testing
         let dataDir = UpdaterDefaults(environment: ["PEERTUBE_UPDATER_DATA_DIR": "/var/lib/peertube-updater"])
         #expect(serve["ReadWritePaths"] == [(dataDir.prodDB as NSString).deletingLastPathComponent])
         #expect(serve["WantedBy"] == ["multi-user.target"])
+        // Descriptors for the connection cap, and a stop timeout past serve's shutdown grace.
+        let files = serve["LimitNOFILE"]?.first.flatMap(Int.init) ?? 0
+        #expect(files >= HTTPLimits().maxConnections + 64, "LimitNOFILE \(files) holds --max-connections \(HTTPLimits().maxConnections)")
+        #expect((serve["TimeoutStopSec"]?.first.flatMap(Int.init) ?? 0) > Int(HTTPLimits().shutdownGrace.components.seconds))
     }
 }
