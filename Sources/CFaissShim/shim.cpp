@@ -138,6 +138,14 @@ int fs_write(const FaissShimIndex *index, const char *path, char *error, size_t 
 int64_t fs_ntotal(const FaissShimIndex *index) { return index->idmap->ntotal; }
 int fs_dimension(const FaissShimIndex *index) { return index->idmap->d; }
 int fs_nlist(const FaissShimIndex *index) { return static_cast<int>(index->ivf->nlist); }
+
+int fs_coarse_centroids(const FaissShimIndex *index, float *out, char *error, size_t error_size) {
+    return guarded(error, error_size, [&] {
+        if (!index->ivf->quantizer || index->ivf->quantizer->ntotal != static_cast<faiss::Index::idx_t>(index->ivf->nlist))
+            throw std::runtime_error("the index's quantizer holds no trained centroids");
+        index->ivf->quantizer->reconstruct_n(0, index->ivf->nlist, out);
+    });
+}
 int fs_is_trained(const FaissShimIndex *index) { return index->idmap->is_trained ? 1 : 0; }
 
 int64_t fs_ids(const FaissShimIndex *index, int64_t *ids, int64_t capacity) {

@@ -41,6 +41,8 @@ int fs_write(const FaissShimIndex *index, const char *path, char *error, size_t 
 int64_t fs_ntotal(const FaissShimIndex *index);
 int fs_dimension(const FaissShimIndex *index);
 int fs_nlist(const FaissShimIndex *index);
+/// The coarse quantizer's nlist × d centroids (the inverted lists' centres) into `out`. 0, or -1 with `error` set.
+int fs_coarse_centroids(const FaissShimIndex *index, float *out, char *error, size_t error_size);
 int fs_is_trained(const FaissShimIndex *index);
 /// Copies up to `capacity` stored ids into `ids`; returns how many the index holds.
 int64_t fs_ids(const FaissShimIndex *index, int64_t *ids, int64_t capacity);

@@ -91,6 +91,15 @@ public final class FaissIndex: @unchecked Sendable {
     public var nlist: Int { Int(fs_nlist(handle)) }
     public var isTrained: Bool { fs_is_trained(handle) != 0 }
 
+    /// The coarse centroids (nlist × dimension): the inverted lists' centres, as trained.
+    ///
+    /// - Throws: `FaissError` for an index without trained centroids.
+    public func coarseCentroids() throws -> [Float] {
+        var centroids = [Float](repeating: 0, count: nlist * dimension)
+        try check("read of the coarse centroids") { fs_coarse_centroids(handle, &centroids, $0, $1) }
+        return centroids
+    }
+
     /// Every id the index holds, in insertion order.
     public var storedIDs: [Int64] {
         var ids = [Int64](repeating: 0, count: count)

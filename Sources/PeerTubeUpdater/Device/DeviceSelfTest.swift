@@ -162,7 +162,10 @@ public enum DeviceSelfTest {
         let emptyScores = [Float](repeating: -.infinity, count: queries * parts * topK), emptyIndex = [Int32](repeating: -1, count: queries * parts * topK)
         let partials = partialTopK(topScores, queries: queries, columns: columns, firstColumn: firstColumn, exclude: exclude, k: topK, parts: parts)
         let floorsCount = firstColumn + columns
-        let floors = (0..<floorsCount).map { i -> Float in i % 5 == 0 ? .infinity : i % 7 == 0 ? -.infinity : Float.random(in: 0.2...0.9, using: &random) }
+        var floors = (0..<floorsCount).map { i -> Float in i % 5 == 0 ? .infinity : i % 7 == 0 ? -.infinity : Float.random(in: 0.2...0.9, using: &random) }
+        // Some floors equal to a score, so the tie rule (the lower position enters) is exercised.
+        for c in stride(from: 3, to: columns, by: 11) { floors[firstColumn + c] = topScores[c * queries + c % queries] }
+        let floorIndex = (0..<floorsCount).map { Int32(($0 * 7) % (queries * 3)) }
         return [
             Case(op: Kernel.embedLayerNorm.rawValue,
                  inputs: [.ints(ints(layerRows, below: vocabulary)), .ints(ints(layerRows, below: table)), .floats(floats(vocabulary * cols)),
@@ -241,11 +244,12 @@ public enum DeviceSelfTest {
                 .kernel(try .topkMerge(partScores: b[0], partIndex: b[1], queries: queries, parts: parts, k: topK, outScores: b[2], outIndex: b[3]))
             },
             Case(op: Kernel.offersScan.rawValue,
-                 inputs: [.floats(topScores), .floats(floors), .ints(exclude), .ints([0]), .outputInts(queries * columns),
-                          .outputInts(queries * columns), .output(queries * columns)],
-                 compared: [3, 4, 5, 6], tolerance: 0, canonical: canonicalOffers) { b in
-                .kernel(try .offersScan(scores: b[0], queries: queries, columns: columns, firstColumn: firstColumn, floors: b[1], exclude: b[2],
-                                        counter: b[3], offerQuery: b[4], offerColumn: b[5], offerScore: b[6], capacity: queries * columns))
+                 inputs: [.floats(topScores), .floats(floors), .ints(floorIndex), .ints(exclude.map { $0 < 0 ? Int32(firstColumn) : $0 }), .ints([0]),
+                          .outputInts(queries * columns), .outputInts(queries * columns), .output(queries * columns)],
+                 compared: [4, 5, 6, 7], tolerance: 0, canonical: canonicalOffers) { b in
+                .kernel(try .offersScan(scores: b[0], queries: queries, columns: columns, firstColumn: firstColumn, floors: b[1], floorIndex: b[2],
+                                        exclude: b[3], counter: b[4], offerQuery: b[5], offerColumn: b[6], offerScore: b[7],
+                                        capacity: queries * columns))
             },
             // The pipeline's GEMM shapes: a linear layer (weightᵀ · input), and attention's two strided batches.
             Case(op: "gemm_linear", inputs: [.floats(floats(1_536 * 384)), .floats(floats(384 * 1_003)), .output(1_536 * 1_003)],

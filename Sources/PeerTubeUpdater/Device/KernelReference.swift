@@ -246,12 +246,13 @@ enum KernelReference {
             }
 
         case .offersScan:
-            let (scores, queries, columns, firstColumn, floors, exclude) = (try a.floats(0), a.int(1), a.int(2), a.int(3), try a.floats(4), try a.ints(5))
-            let (counter, offerQuery, offerColumn, offerScore, capacity) = (try a.ints(6), try a.ints(7), try a.ints(8), try a.floats(9), a.int(10))
-            try need(scores.count >= queries * columns && floors.count >= firstColumn + columns, "sizes")
+            let (scores, queries, columns, firstColumn, floors, floorIndex) = (try a.floats(0), a.int(1), a.int(2), a.int(3), try a.floats(4), try a.ints(5))
+            let exclude = try a.ints(6)
+            let (counter, offerQuery, offerColumn, offerScore, capacity) = (try a.ints(7), try a.ints(8), try a.ints(9), try a.floats(10), a.int(11))
+            try need(scores.count >= queries * columns && floors.count >= firstColumn + columns && floorIndex.count >= firstColumn + columns, "sizes")
             for i in 0..<(queries * columns) {
                 let q = i % queries, index = firstColumn + i / queries, score = scores[i]
-                guard index != Int(exclude[q]), score > floors[index] else { continue }
+                guard index != Int(exclude[q]), ranksBefore(score, Int(exclude[q]), floors[index], Int(floorIndex[index])) else { continue }
                 let slot = Int(counter[0])
                 counter[0] += 1
                 if slot < capacity { (offerQuery[slot], offerColumn[slot], offerScore[slot]) = (Int32(q), Int32(index), score) }

@@ -79,7 +79,7 @@ public enum Kernel: String, CaseIterable, Sendable {
         case .topkMerge:
             [.floats("partScores"), .ints("partIndex"), .int("queries"), .int("parts"), .int("k"), .floats("outScores"), .ints("outIndex")]
         case .offersScan:
-            [.floats("scores"), .int("queries"), .int("columns"), .int("firstColumn"), .floats("floors"), .ints("exclude"),
+            [.floats("scores"), .int("queries"), .int("columns"), .int("firstColumn"), .floats("floors"), .ints("floorIndex"), .ints("exclude"),
              .ints("counter"), .ints("offerQuery"), .ints("offerColumn"), .floats("offerScore"), .int("capacity")]
         }
     }
@@ -231,12 +231,12 @@ extension KernelLaunch {
                           .buffer(outScores), .buffer(outIndex)])
     }
 
-    static func offersScan(scores: DeviceBuffer, queries: Int, columns: Int, firstColumn: Int, floors: DeviceBuffer, exclude: DeviceBuffer,
-                           counter: DeviceBuffer, offerQuery: DeviceBuffer, offerColumn: DeviceBuffer, offerScore: DeviceBuffer,
-                           capacity: Int) throws -> KernelLaunch {
+    static func offersScan(scores: DeviceBuffer, queries: Int, columns: Int, firstColumn: Int, floors: DeviceBuffer, floorIndex: DeviceBuffer,
+                           exclude: DeviceBuffer, counter: DeviceBuffer, offerQuery: DeviceBuffer, offerColumn: DeviceBuffer,
+                           offerScore: DeviceBuffer, capacity: Int) throws -> KernelLaunch {
         try KernelLaunch(.offersScan, items: queries * columns,
                          [.buffer(scores), .int(Int32(queries)), .int(Int32(columns)), .int(Int32(firstColumn)), .buffer(floors),
-                          .buffer(exclude), .buffer(counter), .buffer(offerQuery), .buffer(offerColumn), .buffer(offerScore),
-                          .int(Int32(capacity))])
+                          .buffer(floorIndex), .buffer(exclude), .buffer(counter), .buffer(offerQuery), .buffer(offerColumn),
+                          .buffer(offerScore), .int(Int32(capacity))])
     }
 }

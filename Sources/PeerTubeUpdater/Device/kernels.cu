@@ -320,19 +320,21 @@ extern "C" __global__ void topk_merge(const float* partScores, const int* partIn
     }
 }
 
-// Offers for an incremental run: every (query, column) whose score beats the column's floor (the
-// score of the k-th neighbour of the column's cached list; -inf for a short list, +inf for a
-// vector without one), appended to offerQuery / offerColumn / offerScore through counter[0]
-// (capacity entries at most; counter[0] still counts past it, so the caller can ask again larger).
+// Offers for an incremental run: every (query, column) whose query ranks before the column's floor
+// (the last, k-th entry of the column's cached list: its score in floors, -inf for a short list,
+// +inf for a vector without one; on equal scores the lower position wins, floorIndex holding the
+// entry's), appended to offerQuery / offerColumn / offerScore through counter[0] (capacity entries
+// at most; counter[0] still counts past it, so the caller can ask again larger). exclude[q] is the
+// query's own position.
 extern "C" __global__ void offers_scan(const float* scores, int queries, int columns, int firstColumn, const float* floors,
-                                       const int* exclude, int* counter, int* offerQuery, int* offerColumn, float* offerScore,
-                                       int capacity) {
+                                       const int* floorIndex, const int* exclude, int* counter, int* offerQuery, int* offerColumn,
+                                       float* offerScore, int capacity) {
     const long long total = (long long)queries * columns;
     for (long long i = thread_index(); i < total; i += thread_count()) {
         const int q = (int)(i % queries), c = (int)(i / queries);
         const int index = firstColumn + c;
         const float s = scores[i];
-        if (index == exclude[q] || !(s > floors[index])) continue;
+        if (index == exclude[q] || !ranks_before(s, exclude[q], floors[index], floorIndex[index])) continue;
         const int slot = atomicAdd(counter, 1);
         if (slot < capacity) { offerQuery[slot] = q; offerColumn[slot] = index; offerScore[slot] = s; }
     }

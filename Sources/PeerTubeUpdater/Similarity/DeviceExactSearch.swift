@@ -9,7 +9,7 @@ import Foundation
 /// scored, so every old list a new video enters is found, at the cost of the new videos' GEMM.
 ///
 /// All vectors stay on the device; score blocks are sized from the free memory the driver reports.
-final class DeviceExactSearch: NeighbourFinder, @unchecked Sendable {
+final class DeviceExactSearch: OfferingFinder, @unchecked Sendable {
     /// Sources and vectors per score block.
     struct Blocks: Sendable, Equatable {
         var queries: Int
@@ -34,8 +34,11 @@ final class DeviceExactSearch: NeighbourFinder, @unchecked Sendable {
     let parts: Int
     private var buffers: DeviceBuffers
     private let vectors, queries, scores, exclude, partScores, partIndex, topScores, topIndex, counter: DeviceBuffer
-    // Offers: the floors, and buffers that grow when a block has more offers than they hold.
-    private var floors: DeviceBuffer?
+    // Offers: the floors (scores less `offerMargin`, and positions) on the device and as given, and buffers
+    // that grow when a block has more offers than they hold.
+    private var floors: (scores: DeviceBuffer, positions: DeviceBuffer)?
+    private var listFloors: [Int: SimilarityPrecompute.ListFloor] = [:]
+    private var floorTopK = 0
     private var offerCapacity = 1 << 16
     private var offerQuery, offerColumn, offerScore: DeviceBuffer
 
@@ -77,7 +80,7 @@ final class DeviceExactSearch: NeighbourFinder, @unchecked Sendable {
 
     deinit {
         buffers.freeAll()
-        for buffer in [offerQuery, offerColumn, offerScore] + [floors].compactMap({ $0 }) { device.free(buffer) }
+        for buffer in [offerQuery, offerColumn, offerScore, floors?.scores, floors?.positions].compactMap({ $0 }) { device.free(buffer) }
     }
 
     private static func offerBuffers(_ device: TensorDevice, capacity: Int) throws -> (DeviceBuffer, DeviceBuffer, DeviceBuffer) {
@@ -94,23 +97,28 @@ final class DeviceExactSearch: NeighbourFinder, @unchecked Sendable {
         }
     }
 
-    /// From now on each search also returns offers: `floor[position]` is the k-th score of that
-    /// video's cached list (a video it beats enters the list), -inf for a short list, absent for a
-    /// video without one.
-    func offering(to floor: [Int: (score: Double, count: Int)], topK: Int) throws {
-        let values = (0..<embeddings.count).map { position -> Float in
-            guard let (score, count) = floor[position] else { return .infinity }
-            return count < topK ? -.infinity : Float(score)
+    /// From now on each search also returns offers to the cached lists of `floor` (their last entries by position).
+    func offering(to floor: [Int: SimilarityPrecompute.ListFloor], topK: Int) throws {
+        let thresholds = (0..<embeddings.count).map { floor[$0]?.threshold(topK: topK) ?? (.infinity, Int32.max) }
+        stopOffering()
+        (listFloors, floorTopK) = (floor, topK)
+        let scores = try device.upload(thresholds.map { $0.score - NeighbourSearch.offerMargin })
+        do { floors = (scores, try device.upload(thresholds.map(\.position))) } catch {
+            device.free(scores)
+            throw error
         }
-        if let floors { device.free(floors) }
-        floors = nil
-        floors = try device.upload(values)
     }
+
+    var label: String { "exact on \(device.name)" }
 
     /// Searches without offers again.
     func stopOffering() {
-        if let floors { device.free(floors) }
+        if let floors {
+            device.free(floors.scores)
+            device.free(floors.positions)
+        }
         floors = nil
+        listFloors = [:]
     }
 
     /// The exact top-k of every source (the source itself left out), best first; with floors, each
@@ -123,7 +131,8 @@ final class DeviceExactSearch: NeighbourFinder, @unchecked Sendable {
         for first in stride(from: 0, to: sources.count, by: blocks.queries) {
             lists += try search(Array(sources[first..<min(first + blocks.queries, sources.count)]))
         }
-        return lists
+        let (listFloors, topK) = (self.listFloors, floorTopK)
+        return lists.map { NeighbourSearch.scoredExactly($0, embeddings: embeddings, floor: { listFloors[$0] }, topK: topK) }
     }
 
     private func search(_ sources: [Int]) throws -> [NeighbourSearch.List] {
@@ -169,11 +178,11 @@ final class DeviceExactSearch: NeighbourFinder, @unchecked Sendable {
     /// Every (source, cached list) pair of a score block whose score beats the list's floor; the
     /// block is scanned again with room for all of them should the buffers overflow.
     private func collectOffers(_ block: DeviceBuffer, queries q: Int, columns: Int, firstColumn: Int,
-                               floors: DeviceBuffer) throws -> [(query: Int32, column: Int32, score: Float)] {
+                               floors: (scores: DeviceBuffer, positions: DeviceBuffer)) throws -> [(query: Int32, column: Int32, score: Float)] {
         while true {
             try [Int32(0)].withUnsafeBytes { try device.upload($0, to: counter) }
-            try device.launch(.offersScan(scores: block, queries: q, columns: columns, firstColumn: firstColumn, floors: floors,
-                                          exclude: exclude, counter: counter, offerQuery: offerQuery, offerColumn: offerColumn,
+            try device.launch(.offersScan(scores: block, queries: q, columns: columns, firstColumn: firstColumn, floors: floors.scores,
+                                          floorIndex: floors.positions, exclude: exclude, counter: counter, offerQuery: offerQuery, offerColumn: offerColumn,
                                           offerScore: offerScore, capacity: offerCapacity))
             let count = Int((try device.download(counter, count: 1) as [Int32])[0])
             guard count > offerCapacity else {

@@ -75,11 +75,20 @@ struct EmbeddingSet: @unchecked Sendable {
 // MARK: - NeighbourFinder
 
 /// What the similarity stage searches with: lists for many sources at once, each with the
-/// candidates it offers itself to (exactly scored). `NeighbourSearch` (ANN candidates re-ranked
-/// exactly, the CPU path) and `DeviceExactSearch` (exact top-k on a GPU) are the two.
+/// candidates it offers itself to (exactly scored). `ListBlockedSearch` (exact vectors searched list
+/// by list, the CPU path) and `DeviceExactSearch` (exact top-k over everything on a GPU) are the two.
 protocol NeighbourFinder {
     /// One list per source, in order.
     func neighbours(of sources: [Int]) throws -> [NeighbourSearch.List]
+}
+
+/// A finder the stage can ask for offers in an incremental run (both finders can).
+protocol OfferingFinder: NeighbourFinder {
+    /// For the log: how it searches.
+    var label: String { get }
+    /// From now on each search also returns offers to the cached lists of `floor` (their last entries by position).
+    func offering(to floor: [Int: SimilarityPrecompute.ListFloor], topK: Int) throws
+    func stopOffering()
 }
 
 extension NeighbourFinder {
@@ -128,72 +137,42 @@ private final class PendingLists: @unchecked Sendable {
 
 // MARK: - NeighbourSearch
 
-/// ANN candidates for many sources at once, re-ranked by exact inner product.
-struct NeighbourSearch: NeighbourFinder, @unchecked Sendable {
+/// What every search returns, and the fill that keeps every list full.
+enum NeighbourSearch {
     struct List {
         var source: Int
         /// The top-k, best first, the source itself left out.
         var hits: [ExactSearch.Hit]
-        /// Every candidate the index returned, exactly scored.
+        /// The hits, and in an incremental run the cached lists this new source is offered to, exactly scored.
         var candidates: [ExactSearch.Hit]
         /// Leading hits the cache already holds at the same ranks (a merged list): only the rows
         /// after them are rewritten.
         var kept = 0
     }
 
-    let index: FaissIndex
-    let embeddings: EmbeddingSet
-    let topK: Int
-    let nprobe: Int
-    /// Candidates fetched per source for re-ranking (PQ scores are approximate); more for new videos
-    /// in an incremental run, whose candidates also decide which old lists they enter.
-    var pool: Int
-
-    init(index: FaissIndex, embeddings: EmbeddingSet, topK: Int, nprobe: Int, pool: Int? = nil) {
-        self.index = index
-        self.embeddings = embeddings
-        self.topK = topK
-        self.nprobe = nprobe
-        self.pool = pool ?? topK * 3 + 1
-    }
-
-    /// One list per source, searching with every core (each thread its own FAISS call).
-    func neighbours(of sources: [Int]) throws -> [List] {
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, sources.count / 64))
-        let chunks = (0..<workers).map { w in Array(sources[(w * sources.count / workers)..<((w + 1) * sources.count / workers)]) }
-        let output = UnsafeMutableBufferPointer<Result<[List], Error>>.allocate(capacity: workers)
-        output.initialize(repeating: .success([]))
-        defer { output.deallocate() }
-        nonisolated(unsafe) let results = output
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            results[w] = Result { try search(chunks[w]) }
+    /// Scores as the cache stores them: every hit and offer re-scored with `EmbeddingSet.dot` and the
+    /// hits ranked by `ranksBefore`. GEMMs of different shapes round differently in the last bit, so a
+    /// score from one run's GEMM and an offer from another's would not tie where the vectors do; the
+    /// GEMMs choose the candidates, this one dot product decides. Offers are kept when they rank before
+    /// their list's last entry (`floor`), the finders having let near-ties through.
+    static func scoredExactly(_ list: List, embeddings: EmbeddingSet, floor: (Int) -> SimilarityPrecompute.ListFloor?,
+                              topK: Int) -> List {
+        let source = list.source
+        let hits = list.hits.map { ExactSearch.Hit(index: $0.index, score: embeddings.dot(source, $0.index)) }.sorted(by: embeddings.ranksBefore)
+        let known = Set(hits.map(\.index))
+        let offers = list.candidates.filter { !known.contains($0.index) }.compactMap { offer -> ExactSearch.Hit? in
+            let score = embeddings.dot(source, offer.index)
+            return floor(offer.index)?.isBeaten(by: score, at: source, topK: topK) == true ? ExactSearch.Hit(index: offer.index, score: score) : nil
         }
-        return try output.flatMap { try $0.get() }
+        return List(source: source, hits: hits, candidates: hits + offers, kept: list.kept)
     }
 
-    private func search(_ sources: [Int]) throws -> [List] {
-        guard !sources.isEmpty else { return [] }
-        var queries: [Float] = []
-        queries.reserveCapacity(sources.count * embeddings.dimension)
-        for source in sources { queries += embeddings.vector(source) }
-        let found = try index.search(queries, k: pool, nprobe: nprobe)
-        var lists = sources.enumerated().map { q, source in
-            var candidates: [ExactSearch.Hit] = []
-            candidates.reserveCapacity(pool)
-            for id in found.ids[(q * pool)..<((q + 1) * pool)] where id >= 0 {  // FAISS returns each id once
-                guard let position = embeddings.positionOfRowID[id], position != source else { continue }
-                candidates.append(.init(index: position, score: embeddings.dot(source, position)))
-            }
-            candidates.sort { $0.score > $1.score }
-            return List(source: source, hits: Array(candidates.prefix(topK)), candidates: candidates)
-        }
-        fillShortLists(&lists)
-        return lists
-    }
+    /// How far under a list's last score a GEMM's score may fall and still be offered (then decided by `scoredExactly`).
+    static let offerMargin: Float = 1e-5
 
     /// Every list holds min(top-k, N − 1) neighbours: a source whose probed lists held too few
-    /// candidates (small or skewed data, sparse lists) is searched exactly over every vector instead.
-    private func fillShortLists(_ lists: inout [List]) {
+    /// (small or skewed data, sparse lists) is searched exactly over every vector instead.
+    static func fillShortLists(_ lists: inout [List], embeddings: EmbeddingSet, topK: Int) {
         let wanted = min(topK, embeddings.count - 1)
         let short = lists.indices.filter { lists[$0].hits.count < wanted }
         guard !short.isEmpty else { return }
@@ -203,7 +182,7 @@ struct NeighbourSearch: NeighbourFinder, @unchecked Sendable {
         let exact = ExactSearch.topK(queries: queries, vectors: embeddings.vectors, dimension: embeddings.dimension,
                                      k: wanted, exclude: { lists[short[$0]].source })
         for (n, i) in short.enumerated() {
-            lists[i].hits = exact[n]
+            lists[i].hits = exact[n].sorted(by: embeddings.ranksBefore)
             let known = Set(lists[i].candidates.map(\.index))
             lists[i].candidates += exact[n].filter { !known.contains($0.index) }
         }

@@ -28,8 +28,9 @@ public enum SimilarityError: Error, CustomStringConvertible, Equatable {
 /// their snapshot until the commit, a crash leaves the old state, and the cost grows with what
 /// changed. A fresh cache, `--reset`, or a cache in the earlier wide format is built in a side file
 /// and published by one rename, the previous kept as `.prev`. Either way readers see the old cache
-/// or the new one, never a half-written one. On the CPU, candidates come from the ANN index, many queries per FAISS call on every core,
-/// and are re-ranked with the exact stored vectors, so scores are true cosines. On a GPU
+/// or the new one, never a half-written one. On the CPU the exact vectors are searched list by list
+/// over the ANN index's coarse lists (`ListBlockedSearch`: one GEMM per list, every core), so scores
+/// are true cosines and a neighbour is missed only when no probed list holds it. On a GPU
 /// (`device: .gpu`) every list is an exact top-k over all prod vectors (`DeviceExactSearch`), and a new
 /// video's offers to old lists are exact too.
 public enum SimilarityPrecompute {
@@ -51,8 +52,8 @@ public enum SimilarityPrecompute {
             self.device = device
         }
 
-        /// Sources a GPU batch searches: enough to fill its score blocks.
-        static let deviceBatchSize = 16_384
+        /// Sources searched together: each list's (or GPU score block's) GEMM gets enough of them.
+        static let searchBatchSize = 16_384
         /// A device's score blocks (nil: sized from its free memory).
         var deviceBlocks: DeviceExactSearch.Blocks?
     }
@@ -98,11 +99,12 @@ public enum SimilarityPrecompute {
             throw SimilarityError.dimensionMismatch(index: index.dimension, database: embeddings.dimension)
         }
         FaissIndex.setThreads(openMP: 1, blas: 1)
-        let exact = options.device == .gpu
+        let finder: OfferingFinder = options.device == .gpu
             ? try DeviceExactSearch(device: try tensorDevice ?? CUDADevice.open(precision: options.precision), embeddings: embeddings,
                                     topK: options.topK, blocks: options.deviceBlocks)
-            : nil
-        let batchSize = exact == nil ? options.batchSize : max(options.batchSize, Options.deviceBatchSize)
+            : try ListBlockedSearch(centroids: index.coarseCentroids(), embeddings: embeddings, topK: options.topK, nprobe: options.nprobe)
+        // Large search batches keep the GEMMs large; the writes still commit `batchSize` sources at a time.
+        let batchSize = max(options.batchSize, Options.searchBatchSize)
         let computedAt = Int64(Date().timeIntervalSince1970 * 1000)
         var result = Result(newSources: 0, refreshedSources: 0, removedSources: 0, durationMs: 0)
 
@@ -112,23 +114,17 @@ public enum SimilarityPrecompute {
             try db.execute(sql: CacheWriter.setup)
             let plan = try Plan(db: db, embeddings: embeddings, reset: reset)
             result.removedSources = plan.removed
-            let searchLabel = exact.map { "exact on \($0.device.name)" } ?? "ann nprobe=\(options.nprobe)"
-            logger.info("similarity: sources=\(embeddings.count) new=\(plan.new.count) stale=\(plan.stale.count) removed=\(plan.removed) top_k=\(options.topK) search=\(searchLabel)")
+            logger.info("similarity: sources=\(embeddings.count) new=\(plan.new.count) stale=\(plan.stale.count) removed=\(plan.removed) top_k=\(options.topK) search=\(finder.label)")
 
             let timer = SearchTimer()
-            let search: NeighbourFinder = timer.timing(exact ?? NeighbourSearch(index: index, embeddings: embeddings, topK: options.topK,
-                                                                                nprobe: options.nprobe))
+            let search = timer.timing(finder)
             let writer = CacheWriter(embeddings: embeddings, computedAt: computedAt)
             var progress = ProgressLine(label: "similarity", total: plan.new.count, unit: "videos")
-            // New videos first, with a wider pool: their candidates (exactly scored, and a dot product
-            // is symmetric) are the offers that decide which old lists they enter. An exact search
-            // offers each new video to every cached list whose k-th score it beats.
-            let reverse: NeighbourFinder = timer.timing(exact ?? NeighbourSearch(index: index, embeddings: embeddings, topK: options.topK,
-                                                                                 nprobe: options.nprobe,
-                                                                                 pool: plan.floor.isEmpty ? nil : CachedListMerge.pool(topK: options.topK)))
-            if let exact, !plan.floor.isEmpty { try exact.offering(to: plan.floor, topK: options.topK) }
+            // New videos first, each offered to the cached lists it beats the k-th neighbour of
+            // (exactly scored): those offers decide which old lists they enter.
+            if !plan.floor.isEmpty { try finder.offering(to: plan.floor, topK: options.topK) }
             var offers: [Int: [ExactSearch.Hit]] = [:]  // old video → new videos and their exact scores against it
-            try reverse.pipelined(Self.batches(plan.new, size: batchSize)) { lists in
+            try search.pipelined(Self.batches(plan.new, size: batchSize)) { lists in
                 try writer.write(lists, db: db)
                 try FaultPlan.reach(.similarityBatch)
                 for list in lists {
@@ -145,7 +141,7 @@ public enum SimilarityPrecompute {
             let merged = embeddings.inKeyOrder(entered.filter { !plan.stale.contains($0) && (plan.floor[$0]?.count ?? 0) >= options.topK })
             let searched = entered.subtracting(merged).union(plan.stale).sorted()
             var refreshing = ProgressLine(label: "similarity refresh", total: searched.count + merged.count, unit: "old lists")
-            exact?.stopOffering()
+            finder.stopOffering()
             try search.pipelined(Self.batches(searched, size: batchSize)) { lists in
                 try writer.write(lists, db: db)
                 refreshing.advance(by: lists.count, logger: logger)
@@ -249,14 +245,10 @@ public enum SimilarityPrecompute {
     }
 
     /// Old lists that only new videos change, updated without a search: each keeps the best k of its
-    /// cached neighbours (their exact scores are stored) and the new videos whose candidates named it
-    /// (exact scores too). Searching the old list again finds a new video its own probes reach; the
-    /// merge finds it only when the new video's probes reach the old one, so new videos fetch a wider
-    /// pool (`pool`): on the corpus test the merge then placed 99.7% of the new neighbours of old
-    /// videos, against 98–99% for searching each touched list again (and 90% with the narrow pool).
+    /// cached neighbours (their exact scores are stored) and the new videos offered to it (exact scores
+    /// too): on the CPU those whose own list the old video probes, on a GPU every one that beats its
+    /// k-th neighbour.
     enum CachedListMerge {
-        static func pool(topK: Int) -> Int { topK * 10 + 1 }
-
         static func merge(_ sources: [Int], offers: [Int: [ExactSearch.Hit]], embeddings: EmbeddingSet, topK: Int,
                           db: Database) throws -> [NeighbourSearch.List] {
             let cached = try db.cachedStatement(sql: """
@@ -293,14 +285,14 @@ public enum SimilarityPrecompute {
         /// list was computed.
         var stale = Set<Int>()
         var removed = 0
-        /// Score of the k-th neighbour, and list length, of each cached source (by position).
-        var floor: [Int: (score: Double, count: Int)] = [:]
+        /// The last entry and length of each cached source's list (by position).
+        var floor: [Int: ListFloor] = [:]
 
         init(db: Database, embeddings: EmbeddingSet, reset: Bool) throws {
             if reset { try db.execute(sql: "DELETE FROM similarity_items; DELETE FROM similarity_sources") }
             var cached = Set<Int>()
             var removed = 0
-            var floor: [Int: (Double, Int)] = [:]
+            var floor: [Int: ListFloor] = [:]
             var stale = Set<Int>()
             do {
                 // Videos that left prod: every cached video is a source, so they are the sources
@@ -364,11 +356,14 @@ public enum SimilarityPrecompute {
                         if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { stale.insert(position) }
                     }
                 }
+                // The last-ranked entry of each list (SQLite takes the bare columns from the max(rank) row).
                 for row in try Row.fetchAll(db, sql: """
-                    SELECT source_video_id, source_instance_domain, min(score), count(*) FROM similarity_items
-                    GROUP BY source_video_id, source_instance_domain
+                    SELECT source_video_id, source_instance_domain, max(rank), count(*), score, similar_video_id, similar_instance_domain
+                    FROM similarity_items GROUP BY source_video_id, source_instance_domain
                     """) {
-                    if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { floor[position] = (row[2], row[3]) }
+                    guard let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] else { continue }
+                    floor[position] = ListFloor(score: Float(row[4] as Double? ?? -1), count: row[3],
+                                                last: embeddings.position[EmbeddingSet.Key(row[5], row[6])])
                 }
             }
             // In key order: the cache's primary key (source keys first) then grows at its end instead
@@ -379,14 +374,32 @@ public enum SimilarityPrecompute {
             self.floor = floor
         }
 
-        /// Cached sources whose k-th neighbour a new video now beats, or whose list is short.
+        /// Cached sources whose last entry a new video now ranks before, or whose list is short.
         func listsToRefresh(offeredBy offers: [Int: [ExactSearch.Hit]], topK: Int) -> Set<Int> {
             var refresh = Set<Int>()
             for (old, offered) in offers {
-                guard let (kth, count) = floor[old], let best = offered.map(\.score).max() else { continue }
-                if count < topK || Double(best) > kth { refresh.insert(old) }
+                guard let floor = floor[old] else { continue }
+                if offered.contains(where: { floor.isBeaten(by: $0.score, at: $0.index, topK: topK) }) { refresh.insert(old) }
             }
             return refresh
+        }
+    }
+
+    /// A cached list's last (k-th) entry: what a new video must rank before to enter it, by the cache's
+    /// order (`EmbeddingSet.ranksBefore`: a higher score, or an equal one and a lower position).
+    struct ListFloor: Sendable {
+        var score: Float
+        var count: Int
+        /// The last entry's position (nil: its video left prod; an equal score then enters).
+        var last: Int?
+
+        func isBeaten(by score: Float, at position: Int, topK: Int) -> Bool {
+            count < topK || score > self.score || (score == self.score && position < (last ?? Int.max))
+        }
+
+        /// As the offer kernels read it: the score to beat (-inf for a short list) and the position.
+        func threshold(topK: Int) -> (score: Float, position: Int32) {
+            (count < topK ? -.infinity : score, Int32(clamping: last ?? Int(Int32.max)))
         }
     }
 }

@@ -1,0 +1,283 @@
+import COpenBLAS
+import Foundation
+
+/// The CPU similarity search: IVF-Flat with the batching turned inside out. Every vector is assigned
+/// to its `nprobe` nearest coarse lists (the ANN index's own quantizer, one GEMM); each list's exact
+/// vectors are gathered once, contiguous; then for each list, one `sgemm` of the sources that probe
+/// it against its members, each source keeping a running top-k. Scores are exact inner products, so
+/// a list misses a neighbour only when none of its probed lists holds it.
+///
+/// Offers (an incremental run): a new video is offered to every cached list that probes the new
+/// video's own list and whose k-th score it beats, with its exact score (the reverse of the search:
+/// those old videos' searches would have met it), at the cost of one GEMM of the new videos against
+/// the videos probing their lists.
+///
+/// Memory: the vectors once more, in list order (N × d floats), and N × nprobe list numbers.
+final class ListBlockedSearch: OfferingFinder, @unchecked Sendable {
+    let embeddings: EmbeddingSet
+    /// min(top-k, N − 1): every list this long.
+    let k: Int
+    let nprobe: Int
+    let nlist: Int
+    private let workers: Int
+    /// Each vector's probed lists, nearest first (N × nprobe).
+    private let probes: [Int32]
+    /// Each list's members (vectors whose nearest list it is), by position: CSR over `memberOrder`.
+    private let memberStart: [Int], memberOrder: [Int32]
+    /// The members' vectors, list after list.
+    private let gathered: [Float]
+    /// Each list's probers (vectors probing it), by position: CSR over `proberOrder`.
+    private let proberStart: [Int], proberOrder: [Int32]
+    /// Per position: the score a new video's GEMM score must reach to be offered to its cached list
+    /// (its last entry's, less `offerMargin`; -inf for a short list, +inf without a list), and the lists' floors.
+    private var floors: [Float]?
+    private var listFloors: [Int: SimilarityPrecompute.ListFloor] = [:]
+    private var floorTopK = 0
+
+    /// Sources of one GEMM at most (their scores against a list's members live in one block).
+    static let rowsPerBlock = 256
+
+    /// Assigns every vector to its probed lists and gathers the lists.
+    ///
+    /// - Throws: `SimilarityError.dimensionMismatch` for centroids of another dimension.
+    init(centroids: [Float], embeddings: EmbeddingSet, topK: Int, nprobe: Int,
+         workers: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        let d = embeddings.dimension, n = embeddings.count
+        guard !centroids.isEmpty, centroids.count % d == 0 else {
+            throw SimilarityError.dimensionMismatch(index: centroids.count / max(1, embeddings.count), database: d)
+        }
+        let nlist = centroids.count / d, probed = max(1, min(nprobe, centroids.count / d))
+        self.embeddings = embeddings
+        self.nlist = nlist
+        self.nprobe = probed
+        k = min(topK, n - 1)
+        self.workers = max(1, workers)
+        let probes = Self.assign(embeddings.vectors, count: n, dimension: d, centroids: centroids, nlist: nlist, nprobe: probed,
+                                 workers: max(1, workers))
+        self.probes = probes
+        let (memberStart, memberOrder) = Self.grouped(n, lists: nlist) { CollectionOfOne(probes[$0 * probed]) }
+        (self.memberStart, self.memberOrder) = (memberStart, memberOrder)
+        (proberStart, proberOrder) = Self.grouped(n, lists: nlist) { probes[($0 * probed)..<(($0 + 1) * probed)] }
+        var gathered = [Float](repeating: 0, count: n * d)
+        embeddings.vectors.withUnsafeBufferPointer { source in
+            gathered.withUnsafeMutableBufferPointer { target in
+                for (slot, position) in memberOrder.enumerated() {
+                    (target.baseAddress! + slot * d).update(from: source.baseAddress! + Int(position) * d, count: d)
+                }
+            }
+        }
+        self.gathered = gathered
+    }
+
+    /// From now on each search also returns offers to the cached lists of `floor` (their last entries by position).
+    func offering(to floor: [Int: SimilarityPrecompute.ListFloor], topK: Int) {
+        floors = (0..<embeddings.count).map { floor[$0].map { $0.threshold(topK: topK).score - NeighbourSearch.offerMargin } ?? .infinity }
+        (listFloors, floorTopK) = (floor, topK)
+    }
+
+    func stopOffering() {
+        floors = nil
+        listFloors = [:]
+    }
+
+    var label: String { "list-blocked exact, nprobe \(nprobe) of \(nlist) lists" }
+
+    // MARK: - Searching
+
+    func neighbours(of sources: [Int]) throws -> [NeighbourSearch.List] {
+        guard k > 0 else { return sources.map { NeighbourSearch.List(source: $0, hits: [], candidates: []) } }
+        let workers = max(1, min(self.workers, sources.count / 64))
+        let chunks = (0..<workers).map { w in Array(sources[(w * sources.count / workers)..<((w + 1) * sources.count / workers)]) }
+        let output = UnsafeMutableBufferPointer<[NeighbourSearch.List]>.allocate(capacity: workers)
+        output.initialize(repeating: [])
+        defer { output.deallocate() }
+        nonisolated(unsafe) let results = output
+        let floors = self.floors
+        DispatchQueue.concurrentPerform(iterations: workers) { w in results[w] = search(chunks[w], floors: floors) }
+        var lists = output.flatMap { $0 }
+        NeighbourSearch.fillShortLists(&lists, embeddings: embeddings, topK: k)
+        let (listFloors, topK) = (self.listFloors, floorTopK)
+        return lists.map { NeighbourSearch.scoredExactly($0, embeddings: embeddings, floor: { listFloors[$0] }, topK: topK) }
+    }
+
+    /// One worker's sources: their top-k over every list they probe, and their offers.
+    private func search(_ sources: [Int], floors: [Float]?) -> [NeighbourSearch.List] {
+        let d = embeddings.dimension
+        var best = [TopK](repeating: TopK(k: k), count: sources.count)
+        // The sources probing each list, as local indexes.
+        let (byListStart, byList) = Self.grouped(sources.count, lists: nlist) { [nprobe, probes] local in
+            probes[(sources[local] * nprobe)..<((sources[local] + 1) * nprobe)]
+        }
+        var queries = [Float](repeating: 0, count: Self.rowsPerBlock * d)
+        var scores: [Float] = []
+        for list in 0..<nlist {
+            let members = memberStart[list]..<memberStart[list + 1]
+            let probing = byListStart[list]..<byListStart[list + 1]
+            guard !members.isEmpty, !probing.isEmpty else { continue }
+            if scores.count < Self.rowsPerBlock * members.count { scores = [Float](repeating: 0, count: Self.rowsPerBlock * members.count) }
+            for first in stride(from: probing.lowerBound, to: probing.upperBound, by: Self.rowsPerBlock) {
+                let block = byList[first..<min(first + Self.rowsPerBlock, probing.upperBound)]
+                multiply(block.map { sources[Int($0)] }, against: members.lowerBound, count: members.count, queries: &queries, scores: &scores)
+                for (row, local) in block.enumerated() {
+                    let source = sources[Int(local)]
+                    scores.withUnsafeBufferPointer { s in
+                        let line = s.baseAddress! + row * members.count
+                        for j in 0..<members.count {
+                            let member = Int(memberOrder[members.lowerBound + j])
+                            if member != source { best[Int(local)].offer(line[j], member) }
+                        }
+                    }
+                }
+            }
+        }
+        var lists = sources.enumerated().map { local, source in
+            let hits = best[local].hits
+            return NeighbourSearch.List(source: source, hits: hits, candidates: hits)
+        }
+        if let floors { addOffers(to: &lists, floors: floors, queries: &queries, scores: &scores) }
+        return lists
+    }
+
+    /// scores[r][j] = ⟨vector of sources[r], gathered member j of the run from `firstMember`⟩.
+    private func multiply(_ rows: [Int], against firstMember: Int, count: Int, queries: inout [Float], scores: inout [Float]) {
+        let d = embeddings.dimension
+        embeddings.vectors.withUnsafeBufferPointer { v in
+            queries.withUnsafeMutableBufferPointer { q in
+                for (r, position) in rows.enumerated() { (q.baseAddress! + r * d).update(from: v.baseAddress! + position * d, count: d) }
+            }
+        }
+        gathered.withUnsafeBufferPointer { g in
+            scores.withUnsafeMutableBufferPointer { s in
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows.count), Int32(count), Int32(d), 1,
+                            queries, Int32(d), g.baseAddress! + firstMember * d, Int32(d), 0, s.baseAddress, Int32(count))
+            }
+        }
+    }
+
+    /// Each list's source is offered to the probers of its own (home) list whose floor it beats.
+    private func addOffers(to lists: inout [NeighbourSearch.List], floors: [Float], queries: inout [Float], scores: inout [Float]) {
+        let (byHomeStart, byHome) = Self.grouped(lists.count, lists: nlist) { [nprobe, probes] local in
+            CollectionOfOne(probes[lists[local].source * nprobe])
+        }
+        for list in 0..<nlist {
+            let probers = proberStart[list]..<proberStart[list + 1]
+            let homed = byHomeStart[list]..<byHomeStart[list + 1]
+            guard !probers.isEmpty, !homed.isEmpty else { continue }
+            // The probers' vectors are not gathered: score them row by row against the homed sources.
+            let proberPositions = proberOrder[probers].map(Int.init)
+            for first in stride(from: homed.lowerBound, to: homed.upperBound, by: Self.rowsPerBlock) {
+                let block = byHome[first..<min(first + Self.rowsPerBlock, homed.upperBound)]
+                let rows = block.map { lists[Int($0)].source }
+                if scores.count < rows.count * proberPositions.count { scores = [Float](repeating: 0, count: rows.count * proberPositions.count) }
+                crossScores(rows, proberPositions, queries: &queries, scores: &scores)
+                for (row, local) in block.enumerated() {
+                    let source = rows[row]
+                    for (j, prober) in proberPositions.enumerated() where prober != source {
+                        let score = scores[row * proberPositions.count + j]
+                        if score >= floors[prober] { lists[Int(local)].candidates.append(ExactSearch.Hit(index: prober, score: score)) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// scores[r][j] = ⟨vector of rows[r], vector of columns[j]⟩, the columns in blocks gathered on the fly.
+    private func crossScores(_ rows: [Int], _ columns: [Int], queries: inout [Float], scores: inout [Float]) {
+        let d = embeddings.dimension
+        var block = [Float](repeating: 0, count: columns.count * d)
+        embeddings.vectors.withUnsafeBufferPointer { v in
+            block.withUnsafeMutableBufferPointer { b in
+                for (j, position) in columns.enumerated() { (b.baseAddress! + j * d).update(from: v.baseAddress! + position * d, count: d) }
+            }
+            queries.withUnsafeMutableBufferPointer { q in
+                for (r, position) in rows.enumerated() { (q.baseAddress! + r * d).update(from: v.baseAddress! + position * d, count: d) }
+            }
+        }
+        scores.withUnsafeMutableBufferPointer { s in
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows.count), Int32(columns.count), Int32(d), 1,
+                        queries, Int32(d), block, Int32(d), 0, s.baseAddress, Int32(columns.count))
+        }
+    }
+
+    // MARK: - Assignment
+
+    /// Each row's `nprobe` highest-scoring centroids (inner product), best first (ties: the lower list),
+    /// by blocks of GEMMs split over the workers.
+    static func assign(_ vectors: [Float], count n: Int, dimension d: Int, centroids: [Float], nlist: Int, nprobe: Int,
+                       workers: Int) -> [Int32] {
+        var probes = [Int32](repeating: 0, count: n * nprobe)
+        let blocks = (n + rowsPerBlock - 1) / rowsPerBlock
+        probes.withUnsafeMutableBufferPointer { output in
+            nonisolated(unsafe) let output = output
+            vectors.withUnsafeBufferPointer { v in
+                centroids.withUnsafeBufferPointer { c in
+                    nonisolated(unsafe) let v = v, c = c
+                    DispatchQueue.concurrentPerform(iterations: max(1, min(workers, blocks))) { worker in
+                        var scores = [Float](repeating: 0, count: rowsPerBlock * nlist)
+                        var block = worker
+                        while block < blocks {
+                            let first = block * rowsPerBlock, rows = min(rowsPerBlock, n - first)
+                            scores.withUnsafeMutableBufferPointer { s in
+                                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(nlist), Int32(d), 1,
+                                            v.baseAddress! + first * d, Int32(d), c.baseAddress!, Int32(d), 0, s.baseAddress!, Int32(nlist))
+                                for r in 0..<rows {
+                                    var top = TopK(k: nprobe)
+                                    let line = s.baseAddress! + r * nlist
+                                    for list in 0..<nlist { top.offer(line[list], list) }
+                                    for (slot, hit) in top.hits.enumerated() { output[(first + r) * nprobe + slot] = Int32(hit.index) }
+                                }
+                            }
+                            block += workers
+                        }
+                    }
+                }
+            }
+        }
+        return probes
+    }
+
+    /// Items 0..<count grouped by the lists `lists(item)` names: CSR offsets (nlist + 1) and the items,
+    /// ascending within each list.
+    static func grouped<S: Sequence<Int32>>(_ count: Int, lists nlist: Int, _ lists: (Int) -> S) -> (start: [Int], items: [Int32]) {
+        var start = [Int](repeating: 0, count: nlist + 1)
+        for item in 0..<count { for list in lists(item) { start[Int(list) + 1] += 1 } }
+        for list in 0..<nlist { start[list + 1] += start[list] }
+        var next = start, items = [Int32](repeating: 0, count: start[nlist])
+        for item in 0..<count {
+            for list in lists(item) {
+                items[next[Int(list)]] = Int32(item)
+                next[Int(list)] += 1
+            }
+        }
+        return (start, items)
+    }
+}
+
+/// A running top-k: the best `k` (score, index) pairs, best first, ranked as the cache ranks them:
+/// higher score, then lower index (positions are in rowid order).
+struct TopK {
+    let k: Int
+    private(set) var scores: [Float] = []
+    private(set) var indexes: [Int] = []
+
+    init(k: Int) {
+        self.k = k
+        scores.reserveCapacity(k)
+        indexes.reserveCapacity(k)
+    }
+
+    @inline(__always)
+    mutating func offer(_ score: Float, _ index: Int) {
+        if scores.count == k {
+            guard score > scores[k - 1] || (score == scores[k - 1] && index < indexes[k - 1]) else { return }
+            scores.removeLast()
+            indexes.removeLast()
+        }
+        var at = scores.count
+        while at > 0 && (score > scores[at - 1] || (score == scores[at - 1] && index < indexes[at - 1])) { at -= 1 }
+        scores.insert(score, at: at)
+        indexes.insert(index, at: at)
+    }
+
+    var hits: [ExactSearch.Hit] { zip(indexes, scores).map { ExactSearch.Hit(index: $0, score: $1) } }
+}
