@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GRDB
 import Logging
 import PeerTubeUpdater
 import SmokeHarness
@@ -9,7 +10,8 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "updater-bench",
         abstract: "Throughput figures of the updater's stages, as medians of several runs.",
-        subcommands: [MergeBench.self, EmbedBench.self, SimilarityBench.self, RefreshBench.self, CrawlBench.self, ServeBench.self, GPUScaleBench.self],
+        subcommands: [MergeBench.self, EmbedBench.self, SimilarityBench.self, SimilarityScaleBench.self, RefreshBench.self, CrawlBench.self,
+                      ServeBench.self, GPUScaleBench.self],
         defaultSubcommand: MergeBench.self
     )
 
@@ -31,6 +33,28 @@ struct BenchData: ParsableArguments {
                 .init(videos: 0..<videos, channels: 0..<max(1, videos / 50), withEmbeddings: true, isProd: true), to: path, logger: logger)
         }
         return path
+    }
+
+    /// A synthetic clustered prod of `videos + newVideos` (the grown one, generated once) and the base:
+    /// its copy without the new videos (rowids past `videos`), so an incremental run adds exactly them.
+    func grownAndBase(videos: Int, newVideos: Int, name: String, logger: Logger) throws -> (base: String, grown: String) {
+        let grown = "\(dataDir)/\(name)-\(videos)+\(newVideos).db", base = "\(dataDir)/\(name)-\(videos).db"
+        if !FileManager.default.fileExists(atPath: grown) {
+            let seconds = try Measure.seconds {
+                try SyntheticCatalog(seed: 4321, instanceCount: 50, topicCount: max(1, videos / 250)).write(
+                    .init(videos: 0..<(videos + newVideos), channels: 0..<max(1, videos / 50), withEmbeddings: true, isProd: true),
+                    to: grown, logger: logger)
+            }
+            print(String(format: "data: %d videos generated in %.1f s", videos + newVideos, seconds))
+        }
+        if !FileManager.default.fileExists(atPath: base) {
+            try FileCopy.copy(grown, to: base)
+            try DatabaseFile.open(base, role: "bench prod", access: .readWrite).write { db in
+                try db.execute(sql: "DELETE FROM video_embeddings WHERE rowid > ?", arguments: [videos])
+                try db.execute(sql: "DELETE FROM videos WHERE rowid > ?", arguments: [videos])
+            }
+        }
+        return (base, grown)
     }
 
     /// Creates the data folder; returns a logger that shows only warnings (figures go to stdout).

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import GRDB
 import Logging
 import PeerTubeUpdater
 import SmokeHarness
@@ -34,7 +33,7 @@ struct GPUScaleBench: ParsableCommand {
     func run() throws {
         let logger = try data.prepare()
         _ = device.resolved(default: .gpu)
-        let (base, grown) = try prods(logger: logger)
+        let (base, grown) = try data.grownAndBase(videos: videos, newVideos: newVideos, name: "gpu-scale", logger: logger)
         let gpu: TensorDevice? = hostDevice ? HostDevice(capacity: 16 << 30) : nil
         let sampleEvery = max(1, videos / recallSample)
         var indexes: [ComputeDevice: String] = [:]
@@ -70,26 +69,5 @@ struct GPUScaleBench: ParsableCommand {
     private func recall(_ cache: String, prod: String, sampleEvery: Int) throws -> Double {
         SimilarityQuality.recall(try SimilarityQuality.cachedLists(cachePath: cache),
                                  against: try SimilarityQuality.exactLists(prodPath: prod, sampleEvery: sampleEvery))
-    }
-
-    /// The grown prod (generated once), and the base: its copy without the new videos (rowids past `videos`).
-    private func prods(logger: Logger) throws -> (base: String, grown: String) {
-        let grown = "\(data.dataDir)/gpu-scale-\(videos)+\(newVideos).db", base = "\(data.dataDir)/gpu-scale-\(videos).db"
-        if !FileManager.default.fileExists(atPath: grown) {
-            let seconds = try Measure.seconds {
-                try SyntheticCatalog(seed: 4321, instanceCount: 50, topicCount: max(1, videos / 250)).write(
-                    .init(videos: 0..<(videos + newVideos), channels: 0..<max(1, videos / 50), withEmbeddings: true, isProd: true),
-                    to: grown, logger: logger)
-            }
-            print(String(format: "GPU-SCALE data: %d videos generated in %.1f s", videos + newVideos, seconds))
-        }
-        if !FileManager.default.fileExists(atPath: base) {
-            try FileCopy.copy(grown, to: base)
-            try DatabaseFile.open(base, role: "bench prod", access: .readWrite).write { db in
-                try db.execute(sql: "DELETE FROM video_embeddings WHERE rowid > ?", arguments: [videos])
-                try db.execute(sql: "DELETE FROM videos WHERE rowid > ?", arguments: [videos])
-            }
-        }
-        return (base, grown)
     }
 }
