@@ -24,6 +24,12 @@ public struct ReadAPI: Sendable {
     /// What `serve` answers (HEAD: GET's headers, no body); anything else gets 405 with `Allow`.
     public static let allowedMethods = "GET, HEAD"
 
+    /// Whether answering `path` runs the model: text search takes tens of milliseconds of every core,
+    /// one text at a time. Every other answer is a few indexed reads.
+    public static func runsModel(path: String) -> Bool {
+        (path.removingPercentEncoding ?? path).hasPrefix("/api/v1/search/")
+    }
+
     let options: ServeOptions
     let watcher: GenerationWatcher
     let embedder: QueryEmbedder?

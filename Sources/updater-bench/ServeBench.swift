@@ -72,8 +72,9 @@ struct ServeBench: AsyncParsableCommand {
             Measure.report("serve \(label) p50 latency", p50s, unit: "ms")
             Measure.report("serve \(label) p99 latency", p99s, unit: "ms")
         }
+        // A graceful stop: the clients' keep-alive connections close, then `run` returns.
         await server.stop()
-        serving.cancel()
+        try await serving.value
     }
 
     /// `clients` loops, each asking its next URL when the last answer arrived, for `seconds`.
