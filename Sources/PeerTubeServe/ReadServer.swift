@@ -54,9 +54,9 @@ public final class ReadServer: Sendable {
     public func stop() async { await service.stop() }
 
     /// The API's answer with its headers. Lookups (a few indexed reads) are answered on the request's
-    /// task: a hop to another thread cost more than the read (`updater-bench serve`, 64 clients: p99 116 → 75 ms). Text
-    /// search runs the model, which would hold the task pool's few threads, so it runs on the global
-    /// dispatch pool.
+    /// task: a hop to another thread cost more than the read (`updater-bench serve`, 64 clients: p99
+    /// 116 → 75 ms). Text search runs the model, which would hold the task pool's few threads, so it
+    /// runs on the global dispatch pool.
     private static func answer(_ head: HTTPRequestHead, from api: ReadAPI) async -> HTTPAnswer {
         let respond: @Sendable () -> ReadAPI.Response = { api.respond(method: head.method, path: head.path, query: head.query) }
         let response = ReadAPI.runsModel(path: head.path)
