@@ -4,25 +4,54 @@ import HTTPServing
 @testable import PeerTubeUpdater
 import Testing
 
-/// Runs a `ReadServer` on a free loopback port for `body`, which gets the port.
-func withReadServer(_ served: ServedCorpus, change: (inout ServeOptions) -> Void = { _ in }, _ body: (Int) async throws -> Void) async throws {
-    var options = served.options
-    change(&options)
-    let server = try ReadServer(options: options, logger: quietLogger)
-    let (addresses, continuation) = AsyncStream.makeStream(of: String.self)
-    let running = Task { try await server.run { continuation.yield($0) } }
-    var iterator = addresses.makeAsyncIterator()
-    guard let address = await iterator.next(), let port = address.split(separator: ":").last.flatMap({ Int($0) }) else {
-        throw CancellationError()
+/// The `serve` binary over a corpus, as a child process: its own threads, so a busy test process
+/// (other suites run beside these) cannot delay its answers. `shell`: started through `sh -c`, to set
+/// limits first.
+struct ServeProcess {
+    let process: Process
+    let port: Int
+    let log: String
+
+    init(_ served: ServedCorpus, dir: TempDir, arguments extra: [String] = [], shell prefix: String? = nil) async throws {
+        let log = dir.path("serve.log")
+        let arguments = ["serve", "--prod-db", served.options.prodPath, "--index", served.options.indexPath, "--index-meta", served.options.metaPath,
+                         "--similarity-db", served.options.cachePath, "--no-text-search", "--port", "0", "--log-file", log] + extra
+        let process = Process()
+        if let prefix {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", prefix + "; exec \"$0\" \"$@\"", updaterBinary().path] + arguments
+        } else {
+            process.executableURL = updaterBinary()
+            process.arguments = arguments
+        }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: dir.path("stderr.log")) ?? FileHandle.nullDevice
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.contains("listening on http://") }),
+               let port = line.split(separator: " ").first(where: { $0.hasPrefix("http://") })?.split(separator: ":").last.flatMap({ Int($0) }) {
+                (self.process, self.port, self.log) = (process, port, log)
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        process.terminate()
+        throw POSIXError(.ETIMEDOUT)
     }
-    do { try await body(port) } catch {
-        await server.stop()
-        _ = try? await running.value
-        throw error
+
+    /// Runs `serve` for `body`, which gets its port; then stops it.
+    static func with(_ served: ServedCorpus, arguments: [String] = [], _ body: (Int) async throws -> Void) async throws {
+        let dir = try TempDir()
+        let serve = try await ServeProcess(served, dir: dir, arguments: arguments)
+        defer {
+            serve.process.terminate()
+            serve.process.waitUntilExit()
+            withExtendedLifetime(served) {}  // its files live until serve is done
+        }
+        try await body(serve.port)
     }
-    await server.stop()
-    _ = try? await running.value
-    withExtendedLifetime(served) {}  // its files live until the server is done
 }
 
 extension Integration {
@@ -34,7 +63,7 @@ struct ServeHardeningTests {
 
     @Test("oversized request lines get 414, oversized or too many headers 431, each within a second; /healthz answers meanwhile")
     func oversizedRequestsAreRefusedFast() async throws {
-        try await withReadServer(Self.corpus()) { port in
+        try await ServeProcess.with(Self.corpus()) { port in
             let cases: [(String, Int)] = [
                 ("GET /healthz?q=\(String(repeating: "a", count: 100_000)) HTTP/1.1\r\nHost: x\r\n\r\n", 414),
                 ("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "b", count: 65_536))\r\n\r\n", 431),
@@ -68,7 +97,7 @@ struct ServeHardeningTests {
 
     @Test("malformed requests get a 400 problem, unknown methods a 405 problem with Allow")
     func malformedRequestsGetProblems() async throws {
-        try await withReadServer(Self.corpus()) { port in
+        try await ServeProcess.with(Self.corpus()) { port in
             let cases: [(String, Int)] = [
                 ("GET /healthz\r\n\r\n", 400),                                                      // no version
                 ("\u{01}\u{02}garbage\u{7f} \r\n\r\n", 400),                                          // not HTTP
@@ -93,7 +122,7 @@ struct ServeHardeningTests {
 
     @Test("HEAD answers GET's headers, Content-Length included, and no body")
     func headHasGETsHeaders() async throws {
-        try await withReadServer(Self.corpus()) { port in
+        try await ServeProcess.with(Self.corpus()) { port in
             let path = "/api/v1/videos/\(ServedCorpus.host)/v-1-1"
             let get = try RawHTTPConnection(port: port)
             get.send("GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -111,7 +140,7 @@ struct ServeHardeningTests {
 
     @Test("half-sent and idle connections are closed after the idle timeout; requests are answered meanwhile")
     func stalledConnectionsAreDropped() async throws {
-        try await withReadServer(Self.corpus(), change: { $0.limits.idleTimeout = .seconds(1) }) { port in
+        try await ServeProcess.with(Self.corpus(), arguments: ["--idle-timeout", "1"]) { port in
             let halfSent = try (0..<200).map { _ in try RawHTTPConnection(port: port) }
             for (i, connection) in halfSent.enumerated() { connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Part: \(i)") }
             let idle = try (0..<50).map { _ in try RawHTTPConnection(port: port) }
@@ -125,7 +154,7 @@ struct ServeHardeningTests {
 
     @Test("past the connection cap a new connection is answered 503; under it, answers go on")
     func theCapRefusesWith503() async throws {
-        try await withReadServer(Self.corpus(), change: { $0.limits.maxConnections = 20 }) { port in
+        try await ServeProcess.with(Self.corpus(), arguments: ["--max-connections", "20"]) { port in
             var held = try (0..<20).map { _ in try RawHTTPConnection(port: port) }
             try await Task.sleep(for: .milliseconds(200))
             let extra = try RawHTTPConnection(port: port)
@@ -142,8 +171,8 @@ struct ServeHardeningTests {
 
     @Test("1,100 idle connections at once: serve keeps answering")
     func manyIdleConnectionsSurvive() async throws {
-        FileDescriptorLimit.raised()
-        try await withReadServer(Self.corpus()) { port in
+        FileDescriptorLimit.raised()  // this process holds the clients' 1,100 sockets
+        try await ServeProcess.with(Self.corpus()) { port in
             let idle = try (0..<1_100).map { _ in try RawHTTPConnection(port: port) }
             for _ in 0..<5 {
                 let health = try RawHTTPConnection(port: port)
@@ -161,40 +190,13 @@ extension Integration {
 /// connections instead of ending it.
 @Suite("Serve process", .serialized)
 struct ServeProcessTests {
-    /// `serve` over a corpus as a child process (`shell`: through `sh -c`, to set limits first); its
-    /// port once it listens, and its log.
-    private func start(_ served: ServedCorpus, dir: TempDir, shell prefix: String? = nil) async throws -> (Process, Int, String) {
-        let log = dir.path("serve.log")
-        let arguments = ["serve", "--prod-db", served.options.prodPath, "--index", served.options.indexPath, "--index-meta", served.options.metaPath,
-                         "--similarity-db", served.options.cachePath, "--no-text-search", "--port", "0", "--log-file", log]
-        let process = Process()
-        if let prefix {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", prefix + "; exec \"$0\" \"$@\"", updaterBinary().path] + arguments
-        } else {
-            process.executableURL = updaterBinary()
-            process.arguments = arguments
-        }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle(forWritingAtPath: dir.path("stderr.log")) ?? FileHandle.nullDevice
-        try process.run()
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            if let line = text.split(separator: "\n").first(where: { $0.contains("listening on http://") }),
-               let port = line.split(separator: " ").first(where: { $0.hasPrefix("http://") })?.split(separator: ":").last.flatMap({ Int($0) }) {
-                return (process, port, log)
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        process.terminate()
-        throw POSIXError(.ETIMEDOUT)
-    }
-
     @Test("SIGTERM: serve stops accepting, finishes, and exits 0 well within its grace period; no concurrency misuse in its log")
     func sigtermEndsItCleanly() async throws {
         let dir = try TempDir()
-        let (process, port, log) = try await start(try ServedCorpus(videos: 100), dir: dir)
+        let served = try ServedCorpus(videos: 100)
+        defer { withExtendedLifetime(served) {} }
+        let serve = try await ServeProcess(served, dir: dir)
+        let (process, port, log) = (serve.process, serve.port, serve.log)
         let keptAlive = try RawHTTPConnection(port: port)  // an idle kept-alive connection must not hold the exit up
         keptAlive.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(keptAlive.response()?.status == 200)
@@ -211,7 +213,10 @@ struct ServeProcessTests {
     @Test("with 300 descriptors and 400 clients: the extra connections are refused with 503 or wait, serve lives and answers after")
     func runningOutOfDescriptorsIsSurvived() async throws {
         let dir = try TempDir()
-        let (process, port, _) = try await start(try ServedCorpus(videos: 100), dir: dir, shell: "ulimit -n 300")
+        let served = try ServedCorpus(videos: 100)
+        defer { withExtendedLifetime(served) {} }
+        let serve = try await ServeProcess(served, dir: dir, shell: "ulimit -n 300")
+        let (process, port) = (serve.process, serve.port)
         defer { process.terminate() }
         var clients = (0..<400).compactMap { _ in try? RawHTTPConnection(port: port) }
         for client in clients { client.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") }

@@ -53,7 +53,7 @@ public final class MiniLMEncoder: @unchecked Sendable {
         guard groups.count > 1 else { return groups.map(body) }
         let results = UnsafeMutableBufferPointer<T?>.allocate(capacity: groups.count)
         results.initialize(repeating: nil)
-        defer { results.deallocate() }
+        defer { _ = results.deinitialize(); results.deallocate() }
         nonisolated(unsafe) let output = results
         DispatchQueue.concurrentPerform(iterations: groups.count) { output[$0] = body(groups[$0]) }
         return results.map { $0! }

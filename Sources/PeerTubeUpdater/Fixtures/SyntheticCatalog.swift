@@ -141,7 +141,7 @@ public struct SyntheticCatalog: Sendable {
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, rows.count / 256))
         let output = UnsafeMutableBufferPointer<GeneratedVideo?>.allocate(capacity: rows.count)
         output.initialize(repeating: nil)
-        defer { output.deallocate() }
+        defer { _ = output.deinitialize(); output.deallocate() }
         nonisolated(unsafe) let slots = output
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             var vector = [Float](repeating: 0, count: embeddingDim)

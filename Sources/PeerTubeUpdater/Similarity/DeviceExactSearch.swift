@@ -132,7 +132,7 @@ final class DeviceExactSearch: OfferingFinder, @unchecked Sendable {
             lists += try search(Array(sources[first..<min(first + blocks.queries, sources.count)]))
         }
         let (listFloors, topK) = (self.listFloors, floorTopK)
-        return lists.map { NeighbourSearch.scoredExactly($0, embeddings: embeddings, floor: { listFloors[$0] }, topK: topK) }
+        return NeighbourSearch.scoredExactly(lists, embeddings: embeddings, floors: listFloors, topK: topK)
     }
 
     private func search(_ sources: [Int]) throws -> [NeighbourSearch.List] {

@@ -90,20 +90,20 @@ final class ListBlockedSearch: OfferingFinder, @unchecked Sendable {
         let chunks = (0..<workers).map { w in Array(sources[(w * sources.count / workers)..<((w + 1) * sources.count / workers)]) }
         let output = UnsafeMutableBufferPointer<[NeighbourSearch.List]>.allocate(capacity: workers)
         output.initialize(repeating: [])
-        defer { output.deallocate() }
+        defer { _ = output.deinitialize(); output.deallocate() }
         nonisolated(unsafe) let results = output
         let floors = self.floors
         DispatchQueue.concurrentPerform(iterations: workers) { w in results[w] = search(chunks[w], floors: floors) }
         var lists = output.flatMap { $0 }
         NeighbourSearch.fillShortLists(&lists, embeddings: embeddings, topK: k)
         let (listFloors, topK) = (self.listFloors, floorTopK)
-        return lists.map { NeighbourSearch.scoredExactly($0, embeddings: embeddings, floor: { listFloors[$0] }, topK: topK) }
+        return NeighbourSearch.scoredExactly(lists, embeddings: embeddings, floors: listFloors, topK: topK)
     }
 
     /// One worker's sources: their top-k over every list they probe, and their offers.
     private func search(_ sources: [Int], floors: [Float]?) -> [NeighbourSearch.List] {
         let d = embeddings.dimension
-        var best = [TopK](repeating: TopK(k: k), count: sources.count)
+        var best = TopKTable(rows: sources.count, k: k)
         // The sources probing each list, as local indexes.
         let (byListStart, byList) = Self.grouped(sources.count, lists: nlist) { [nprobe, probes] local in
             probes[(sources[local] * nprobe)..<((sources[local] + 1) * nprobe)]
@@ -118,20 +118,24 @@ final class ListBlockedSearch: OfferingFinder, @unchecked Sendable {
             for first in stride(from: probing.lowerBound, to: probing.upperBound, by: Self.rowsPerBlock) {
                 let block = byList[first..<min(first + Self.rowsPerBlock, probing.upperBound)]
                 multiply(block.map { sources[Int($0)] }, against: members.lowerBound, count: members.count, queries: &queries, scores: &scores)
-                for (row, local) in block.enumerated() {
-                    let source = sources[Int(local)]
-                    scores.withUnsafeBufferPointer { s in
-                        let line = s.baseAddress! + row * members.count
-                        for j in 0..<members.count {
-                            let member = Int(memberOrder[members.lowerBound + j])
-                            if member != source { best[Int(local)].offer(line[j], member) }
+                scores.withUnsafeBufferPointer { s in
+                    memberOrder.withUnsafeBufferPointer { order in
+                        let ids = order.baseAddress! + members.lowerBound
+                        for (row, local) in block.enumerated() {
+                            let local = Int(local), source = Int32(sources[local])
+                            let line = s.baseAddress! + row * members.count
+                            var floor = best.floor(local)
+                            for j in 0..<members.count where line[j] >= floor && ids[j] != source {
+                                best.offer(local, line[j], ids[j])
+                                floor = best.floor(local)
+                            }
                         }
                     }
                 }
             }
         }
         var lists = sources.enumerated().map { local, source in
-            let hits = best[local].hits
+            let hits = best.hits(local)
             return NeighbourSearch.List(source: source, hits: hits, candidates: hits)
         }
         if let floors { addOffers(to: &lists, floors: floors, queries: &queries, scores: &scores) }
@@ -220,11 +224,15 @@ final class ListBlockedSearch: OfferingFinder, @unchecked Sendable {
                             scores.withUnsafeMutableBufferPointer { s in
                                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(nlist), Int32(d), 1,
                                             v.baseAddress! + first * d, Int32(d), c.baseAddress!, Int32(d), 0, s.baseAddress!, Int32(nlist))
+                                var top = TopKTable(rows: rows, k: nprobe)
                                 for r in 0..<rows {
-                                    var top = TopK(k: nprobe)
                                     let line = s.baseAddress! + r * nlist
-                                    for list in 0..<nlist { top.offer(line[list], list) }
-                                    for (slot, hit) in top.hits.enumerated() { output[(first + r) * nprobe + slot] = Int32(hit.index) }
+                                    var floor = top.floor(r)
+                                    for list in 0..<nlist where line[list] >= floor {
+                                        top.offer(r, line[list], Int32(list))
+                                        floor = top.floor(r)
+                                    }
+                                    for (slot, list) in top.indexes(r).enumerated() { output[(first + r) * nprobe + slot] = list }
                                 }
                             }
                             block += workers
@@ -253,31 +261,53 @@ final class ListBlockedSearch: OfferingFinder, @unchecked Sendable {
     }
 }
 
-/// A running top-k: the best `k` (score, index) pairs, best first, ranked as the cache ranks them:
-/// higher score, then lower index (positions are in rowid order).
-struct TopK {
+/// Running top-k lists of many rows, flat: each row's best `k` (score, index) pairs, best first,
+/// ranked as the cache ranks them (higher score, then lower index: positions are in rowid order).
+/// `floor(row)` is the score an offer must reach (its row's last, once full), so the scan of a score
+/// line is one comparison per score.
+struct TopKTable {
     let k: Int
-    private(set) var scores: [Float] = []
-    private(set) var indexes: [Int] = []
+    private var scores: [Float]
+    private var indexes: [Int32]
+    private var counts: [Int32]
+    private var floors: [Float]
 
-    init(k: Int) {
+    init(rows: Int, k: Int) {
         self.k = k
-        scores.reserveCapacity(k)
-        indexes.reserveCapacity(k)
+        scores = [Float](repeating: 0, count: rows * k)
+        indexes = [Int32](repeating: 0, count: rows * k)
+        counts = [Int32](repeating: 0, count: rows)
+        floors = [Float](repeating: k > 0 ? -.infinity : .infinity, count: rows)
     }
 
+    /// Offers below this score cannot enter `row`'s list.
+    @inline(__always) func floor(_ row: Int) -> Float { floors[row] }
+
+    /// Offers `score` for `index` to `row` (no effect unless it ranks before the row's last entry).
     @inline(__always)
-    mutating func offer(_ score: Float, _ index: Int) {
-        if scores.count == k {
-            guard score > scores[k - 1] || (score == scores[k - 1] && index < indexes[k - 1]) else { return }
-            scores.removeLast()
-            indexes.removeLast()
+    mutating func offer(_ row: Int, _ score: Float, _ index: Int32) {
+        let base = row * k, count = Int(counts[row])
+        if count == k {
+            let last = base + k - 1
+            guard score > scores[last] || (score == scores[last] && index < indexes[last]) else { return }
         }
-        var at = scores.count
-        while at > 0 && (score > scores[at - 1] || (score == scores[at - 1] && index < indexes[at - 1])) { at -= 1 }
-        scores.insert(score, at: at)
-        indexes.insert(index, at: at)
+        var at = base + min(count, k - 1)
+        while at > base && (score > scores[at - 1] || (score == scores[at - 1] && index < indexes[at - 1])) {
+            scores[at] = scores[at - 1]
+            indexes[at] = indexes[at - 1]
+            at -= 1
+        }
+        scores[at] = score
+        indexes[at] = index
+        if count < k { counts[row] = Int32(count + 1) }
+        if count + 1 >= k { floors[row] = scores[base + k - 1] }
     }
 
-    var hits: [ExactSearch.Hit] { zip(indexes, scores).map { ExactSearch.Hit(index: $0, score: $1) } }
+    /// `row`'s list, best first.
+    func hits(_ row: Int) -> [ExactSearch.Hit] {
+        (0..<Int(counts[row])).map { ExactSearch.Hit(index: Int(indexes[row * k + $0]), score: scores[row * k + $0]) }
+    }
+
+    /// `row`'s indexes, best first.
+    func indexes(_ row: Int) -> ArraySlice<Int32> { indexes[(row * k)..<(row * k + Int(counts[row]))] }
 }

@@ -1,0 +1,48 @@
+import GRDB
+import GRDBSQLite
+
+/// A prepared statement run once per row of a bulk write, its values bound through SQLite's C API.
+/// GRDB's `execute(arguments:)` builds an argument array per row (boxing every value); for the
+/// millions of rows of a similarity cache that was most of the write. Values are copied by SQLite
+/// when bound (`SQLITE_TRANSIENT`); the statement is reset before each run.
+struct BulkStatement {
+    private let statement: Statement
+
+    /// - Throws: `DatabaseError` when SQLite refuses the statement.
+    init(_ db: Database, sql: String) throws {
+        statement = try db.makeStatement(sql: sql)
+    }
+
+    /// Binds the row's values by 1-based index, then steps the statement to completion.
+    ///
+    /// - Throws: `DatabaseError` (with the statement's SQL) when the step fails, e.g. a constraint.
+    func run(_ db: Database, _ bind: (Values) -> Void) throws {
+        let handle = statement.sqliteStatement
+        sqlite3_reset(handle)
+        bind(Values(handle: handle))
+        let code = sqlite3_step(handle)
+        guard code == SQLITE_DONE || code == SQLITE_ROW else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                                sql: statement.sql)
+        }
+    }
+
+    /// The row's values, bound in place.
+    struct Values {
+        fileprivate let handle: OpaquePointer
+
+        func text(_ index: Int32, _ value: String) {
+            var value = value
+            value.withUTF8 { bytes in
+                _ = sqlite3_bind_text(handle, index, UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self), Int32(bytes.count),
+                                      Self.transient)
+            }
+        }
+
+        func integer(_ index: Int32, _ value: Int64) { _ = sqlite3_bind_int64(handle, index, value) }
+
+        func real(_ index: Int32, _ value: Double) { _ = sqlite3_bind_double(handle, index, value) }
+
+        private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+    }
+}
