@@ -57,15 +57,24 @@ final class ListBlockedSearch: OfferingFinder, @unchecked Sendable {
         self.probes = probes
         let (memberStart, memberOrder) = Self.grouped(n, lists: nlist) { CollectionOfOne(probes[$0 * probed]) }
         (self.memberStart, self.memberOrder) = (memberStart, memberOrder)
-        (proberStart, proberOrder) = Self.grouped(n, lists: nlist) { probes[($0 * probed)..<(($0 + 1) * probed)] }
-        var gathered = [Float](repeating: 0, count: n * d)
-        embeddings.vectors.withUnsafeBufferPointer { source in
-            gathered.withUnsafeMutableBufferPointer { target in
-                for (slot, position) in memberOrder.enumerated() {
-                    (target.baseAddress! + slot * d).update(from: source.baseAddress! + Int(position) * d, count: d)
+        // The probers' grouping and the members' gathering, side by side.
+        nonisolated(unsafe) var probers: (start: [Int], items: [Int32]) = ([], [])
+        nonisolated(unsafe) var gathered = [Float]()
+        DispatchQueue.concurrentPerform(iterations: 2) { part in
+            if part == 0 {
+                probers = Self.grouped(n, lists: nlist) { probes[($0 * probed)..<(($0 + 1) * probed)] }
+                return
+            }
+            gathered = [Float](unsafeUninitializedCapacity: n * d) { target, initialized in
+                embeddings.vectors.withUnsafeBufferPointer { source in
+                    for (slot, position) in memberOrder.enumerated() {
+                        (target.baseAddress! + slot * d).initialize(from: source.baseAddress! + Int(position) * d, count: d)
+                    }
                 }
+                initialized = n * d
             }
         }
+        (proberStart, proberOrder) = probers
         self.gathered = gathered
     }
 

@@ -244,32 +244,60 @@ struct CacheWriter {
         fresh = try !Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM similarity_items)")!
     }
 
+    static let sourcesPerStatement = 128
+
     func write(_ lists: [NeighbourSearch.List], db: Database) throws {
         try db.inSavepoint {
-            let source = try BulkStatement(db, sql: """
-                INSERT INTO similarity_sources(video_id, instance_domain, computed_at) VALUES (?, ?, ?)
-                    ON CONFLICT(video_id, instance_domain) DO UPDATE SET computed_at = excluded.computed_at
-                """)
+            // The sources, `sourcesPerStatement` to a statement.
+            func upsertSources(_ count: Int) throws -> BulkStatement {
+                try BulkStatement(db, sql: """
+                    INSERT INTO similarity_sources(video_id, instance_domain, computed_at)
+                        VALUES \(Array(repeating: "(?, ?, ?)", count: count).joined(separator: ", "))
+                        ON CONFLICT(video_id, instance_domain) DO UPDATE SET computed_at = excluded.computed_at
+                    """)
+            }
+            let sources = try upsertSources(Self.sourcesPerStatement)
+            for first in stride(from: 0, to: lists.count, by: Self.sourcesPerStatement) {
+                let chunk = lists[first..<min(first + Self.sourcesPerStatement, lists.count)]
+                try (chunk.count == Self.sourcesPerStatement ? sources : upsertSources(chunk.count)).run(db) { values in
+                    for (offset, list) in chunk.enumerated() {
+                        let key = embeddings.keys[list.source], first = Int32(offset * 3)
+                        values.text(first + 1, key.videoID)
+                        values.text(first + 2, key.host)
+                        values.integer(first + 3, computedAt)
+                    }
+                }
+            }
             let replaced = try BulkStatement(db, sql: """
                 DELETE FROM similarity_items WHERE source_video_id = ? AND source_instance_domain = ? AND rank > ?
                 """)
-            let item = try BulkStatement(db, sql: """
-                INSERT INTO similarity_items(source_video_id, source_instance_domain, rank, similar_video_id, similar_instance_domain, score)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                """)
+            // A list's rows in one statement (one VDBE run per list, not per row), prepared per row count.
+            var items: [Int: BulkStatement] = [:]
+            func insertItems(_ count: Int) throws -> BulkStatement {
+                if let statement = items[count] { return statement }
+                let statement = try BulkStatement(db, sql: """
+                    INSERT INTO similarity_items(source_video_id, source_instance_domain, rank, similar_video_id, similar_instance_domain, score)
+                        VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?)", count: count).joined(separator: ", "))
+                    """)
+                items[count] = statement
+                return statement
+            }
             for list in lists {
                 let key = embeddings.keys[list.source]
-                try source.run(db) { $0.text(1, key.videoID); $0.text(2, key.host); $0.integer(3, computedAt) }
                 if !fresh {
                     try replaced.run(db) { $0.text(1, key.videoID); $0.text(2, key.host); $0.integer(3, Int64(list.kept)) }
                 }
-                var rank = list.kept
-                for hit in list.hits.sorted(by: embeddings.ranksBefore).dropFirst(list.kept) where !unlisted.contains(hit.index) {
-                    rank += 1
-                    let neighbour = embeddings.keys[hit.index]
-                    try item.run(db) {
-                        $0.text(1, key.videoID); $0.text(2, key.host); $0.integer(3, Int64(rank))
-                        $0.text(4, neighbour.videoID); $0.text(5, neighbour.host); $0.real(6, Double(hit.score))
+                let written = list.hits.sorted(by: embeddings.ranksBefore).dropFirst(list.kept).filter { !unlisted.contains($0.index) }
+                guard !written.isEmpty else { continue }
+                try insertItems(written.count).run(db) { values in
+                    for (offset, hit) in written.enumerated() {
+                        let neighbour = embeddings.keys[hit.index], first = Int32(offset * 6)
+                        values.text(first + 1, key.videoID)
+                        values.text(first + 2, key.host)
+                        values.integer(first + 3, Int64(list.kept + offset + 1))
+                        values.text(first + 4, neighbour.videoID)
+                        values.text(first + 5, neighbour.host)
+                        values.real(first + 6, Double(hit.score))
                     }
                 }
             }

@@ -43,18 +43,26 @@ struct EmbeddingScan {
         var after: Int64 = Int64.min
         let columns = withKeys ? "rowid, embedding, video_id, instance_domain" : "rowid, embedding"
         while true {
-            let rows = try reader.read { db in
-                try Row.fetchAll(db, sql: """
+            var rowids: [Int64] = [], vectors: [Float] = [], keys: [Key] = []
+            rowids.reserveCapacity(batchSize)
+            vectors.reserveCapacity(batchSize * dimension)
+            try reader.read { db in
+                // A cursor over the statement: each blob is read in place, not copied into a row first.
+                let rows = try Row.fetchCursor(db, sql: """
                     SELECT \(columns) FROM video_embeddings
                     WHERE rowid > ? AND \(Self.validFilter) ORDER BY rowid LIMIT ?
                     """, arguments: [after, dimension, dimension * 4, batchSize])
+                while let row = try rows.next() {
+                    rowids.append(row[0])
+                    try row.withUnsafeData(atIndex: 1) { blob in
+                        blob.map { vectors.append(contentsOf: Self.normalized(EmbeddingBlob.decode($0))) }
+                    }
+                    if withKeys { keys.append(Key(row[2], row[3])) }
+                }
             }
-            guard let last = rows.last else { return }
-            after = last["rowid"]
-            var vectors: [Float] = []
-            vectors.reserveCapacity(rows.count * dimension)
-            for row in rows { vectors.append(contentsOf: Self.normalized(EmbeddingBlob.decode(row["embedding"] as Data))) }
-            try body(rows.map { $0["rowid"] }, vectors, withKeys ? rows.map { Key($0["video_id"], $0["instance_domain"]) } : [])
+            guard let last = rowids.last else { return }
+            after = last
+            try body(rowids, vectors, keys)
         }
     }
 
