@@ -119,15 +119,18 @@ public enum DayTwoScenario {
             let old = await serving.answers(urls)
             let oldGeneration = old[urls.last!]?.generation
             try await serving.load(urls, duringUpdate: false, seconds: 2) {}
-            outcome = try await serving.load(urls, duringUpdate: true) { [fixture] in
-                try await fixture.bounded(.dayTwoRun("refresh_run")) {
+            // The update a client sees lasts until serve answers from the new generation: the load goes
+            // on through the worker run and serve's switch.
+            let newGeneration: Int?
+            (outcome, newGeneration) = try await serving.load(urls, duringUpdate: true) { [fixture] in
+                let outcome = try await fixture.bounded(.dayTwoRun("refresh_run")) {
                     try await fixture.worker.run(
                         fixture.workerArguments(layout, extra: ["--refresh", "--route", "*=\(address)", "--route", "\(downHost)=127.0.0.1:9",
                                                                 "--max-retries", "0"], mergeRules: rules),
                         layout: layout, logger: fixture.logger)
                 }
+                return (outcome, await serving.awaitNewGeneration(after: oldGeneration, within: fixture.limits.limit(of: .generationWait)))
             }
-            let newGeneration = await serving.awaitNewGeneration(after: oldGeneration, within: fixture.limits.limit(of: .generationWait))
             let new = await serving.answers(urls)
             try await serving.load(urls, duringUpdate: false, seconds: 2) {}
             let stop = try await fixture.bounded(.serveStop) { await serving.stop() }

@@ -22,7 +22,7 @@ extension Integration {
         _ = try await ChannelsCrawl.run(stagingPath: staging, client: client, options: CrawlOptions(), logger: quietLogger)
         client.shutdown()
 
-        let route = ["--route", "*=\(sim.address)", "--http-only", "--db", staging]
+        let route = ["--route", "*=\(sim.address)", "--http-only", "--db", staging, "--timeout-ms", "\(RunningFederation.patientTimeoutMs)"]
         let total = testCorpus.allVideos.count
         // Killed by the fault plan once a third of the channels' pages are committed: deterministic,
         // whatever the load.

@@ -37,7 +37,7 @@ extension Integration {
         let prodBefore = try fingerprints(prod)
 
         let result = try await runUpdaterAsync(["crawl", "refresh", "--db", staging, "--prod-db", prod, "--budget", "3",
-                                                "--route", "*=\(day2.address)", "--http-only"])
+                                                "--route", "*=\(day2.address)", "--http-only", "--timeout-ms", "\(RunningFederation.patientTimeoutMs)"])
         #expect(result.status == 0, "\(result.stderr)")
         let (read, gone) = try await DatabaseFile.open(staging, role: "test", access: .readOnly).read { db in
             (try String.fetchSet(db, sql: "SELECT video_id FROM videos"),

@@ -23,8 +23,13 @@ struct RunningFederation {
 
     var whitelistURL: String { "http://\(address)/api/v1/instances/hosts?count=20000&healthy=true" }
 
-    /// Client options for tests: simulator routing, short timeouts and pauses.
-    func clientOptions(timeoutMs: Int = 5_000, maxRetries: Int = 2) -> HTTPClientOptions {
+    /// Client options for tests: simulator routing, short pauses, and a timeout long enough that a
+    /// loaded test run (the simulator shares the test process with suites building mini-prods on both
+    /// cores) does not time a healthy request out: under `make test` a 5 s limit retried detail
+    /// requests and failed hosts that answered. Tests of timeouts pass their own.
+    static let patientTimeoutMs = 30_000
+
+    func clientOptions(timeoutMs: Int = patientTimeoutMs, maxRetries: Int = 2) -> HTTPClientOptions {
         var options = HTTPClientOptions.simulator(address: address)
         options.timeoutMs = timeoutMs
         options.maxRetries = maxRetries
