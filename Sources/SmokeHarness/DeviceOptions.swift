@@ -19,7 +19,7 @@ public struct DeviceOptions: ParsableArguments, Sendable {
     @Flag public var device: ComputeDevice?
 
     @Option(name: .customLong("gpu-precision"),
-            help: ArgumentHelp("GEMMs on the GPU: fp32 (exact), or tf32 (tensor cores, ~2.6e-4 relative error per product; check `device --self-test` first).", valueName: "fp32|tf32"))
+            help: ArgumentHelp("The embeddings' and the ANN build's GEMMs on the GPU: fp32 (exact), or tf32 (tensor cores, ~2.6e-4 relative error per product; check `device --self-test` first). The similarity search is always fp32.", valueName: "fp32|tf32"))
     public var gpuPrecision: GEMMPrecision = .fp32
 
     @Option(name: .customLong("cuda-libs"),

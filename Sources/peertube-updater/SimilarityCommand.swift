@@ -41,11 +41,16 @@ struct SimilarityCommand: ParsableCommand {
     @OptionGroup var device: DeviceOptions
     @OptionGroup var log: LogOptions
 
+    func validate() throws {
+        guard device.gpuPrecision == .fp32 else {
+            throw ValidationError("--gpu-precision tf32 would round the scores and change the lists: the similarity search is exact, in fp32")
+        }
+    }
+
     func run() throws {
         let logger = try log.makeLogger("similarity")
         var options = SimilarityPrecompute.Options(selection: selection == .reset ? .reset : .incremental, topK: topK, nprobe: nprobe,
                                                    device: device.resolved(default: .cpu))
-        options.precision = device.gpuPrecision
         _ = try SimilarityPrecompute.run(dbPath: db ?? UpdaterDefaults().prodDB, indexPath: index, outPath: out, options: options, logger: logger)
     }
 }

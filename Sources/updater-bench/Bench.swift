@@ -80,6 +80,22 @@ enum Measure {
         return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
+    /// Starts the process's peak resident memory over from what it holds now (Linux: VmHWM, reset
+    /// by writing 5 to /proc/self/clear_refs), so `peakResidentBytes` measures what follows.
+    static func resetPeakResident() {
+        guard let file = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return }
+        file.write(Data("5".utf8))
+        try? file.close()
+    }
+
+    /// The process's peak resident memory since the last `resetPeakResident` (nil where /proc has no VmHWM).
+    static func peakResidentBytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = line.split(separator: " ").compactMap({ Int($0) }).first else { return nil }
+        return kilobytes * 1024
+    }
+
     static func report(_ label: String, _ values: [Double], unit: String = "s", per count: Int? = nil) {
         let runs = values.map { String(format: "%.2f", $0) }.joined(separator: ", ")
         var line = String(format: "%@: median %.2f %@ (runs: %@)", label, median(values), unit, runs)

@@ -53,7 +53,6 @@ struct GPUScaleBench: ParsableCommand {
         let index = indexes[.gpu]!, cache = "\(data.dataDir)/gpu-scale-cache.db"
         for path in [cache, cache + ".prev"] { try DatabaseFile.remove(path) }
         var options = SimilarityPrecompute.Options(selection: .reset, device: .gpu)
-        options.precision = device.gpuPrecision
         let full = try SimilarityPrecompute.run(dbPath: base, indexPath: index, outPath: cache, options: options, logger: logger, on: gpu)
         print(String(format: "GPU-SCALE similarity-full: %.2f s in all, %.2f s searching, %d lists, recall@20 %.4f against CPU exact search",
                      Double(full.durationMs) / 1000, Double(full.searchMs) / 1000, full.newSources,

@@ -7,7 +7,7 @@ import PeerTubeUpdater
 /// with lists of a fixed size (nlist = videos / 100, at most what the training sample trains), the
 /// full precompute and a +1% incremental run, medians, with the time per video. The list search is
 /// linear in the videos; the assignment of every video to its lists (one GEMM against the centroids)
-/// grows with videos × nlist.
+/// grows with videos × nlist. Peak RSS is the full run's (the process's high-water mark reset before it).
 struct SimilarityScaleBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "similarity-scale",
@@ -30,9 +30,12 @@ struct SimilarityScaleBench: ParsableCommand {
             }
             var full: [Double] = [], incremental: [Double] = [], searching: [Double] = []
             var refreshed = 0
+            var peak = 0
             for _ in 1...(size >= 1_000_000 ? runsLarge : data.runs) {
                 for path in [cache, cache + ".prev"] { try DatabaseFile.remove(path) }
+                Measure.resetPeakResident()
                 let first = try SimilarityPrecompute.run(dbPath: base, indexPath: index, outPath: cache, options: .init(selection: .reset), logger: logger)
+                peak = max(peak, Measure.peakResidentBytes() ?? 0)
                 full.append(Double(first.durationMs) / 1000)
                 searching.append(Double(first.searchMs) / 1000)
                 let next = try SimilarityPrecompute.run(dbPath: grown, indexPath: index, outPath: cache, logger: logger)
@@ -42,9 +45,10 @@ struct SimilarityScaleBench: ParsableCommand {
                              size, full.last!, searching.last!, added, incremental.last!, refreshed))
             }
             let median = Measure.median(full)
-            print(String(format: "similarity-scale %d videos (nlist %d, nprobe 16): full %.2f s = %.1f µs/video (searching %.2f s), +%d incremental %.2f s = %.0f%% of full, %d lists refreshed; runs: %@",
-                         size, nlist, median, median / Double(size) * 1e6, Measure.median(searching), added, Measure.median(incremental),
-                         Measure.median(incremental) / median * 100, refreshed, full.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
+            print(String(format: "similarity-scale %d videos (nlist %d, nprobe 16): full %.2f s = %.1f µs/video (searching %.2f s), peak RSS %.2f GB, +%d incremental %.2f s = %.0f%% of full, %d lists refreshed; runs: %@",
+                         size, nlist, median, median / Double(size) * 1e6, Measure.median(searching), Double(peak) / 1e9, added,
+                         Measure.median(incremental), Measure.median(incremental) / median * 100, refreshed,
+                         full.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
         }
     }
 }

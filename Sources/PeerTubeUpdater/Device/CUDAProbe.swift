@@ -111,16 +111,11 @@ public enum GPUStages {
         case similarity
     }
 
-    /// The stages of this build that run on a CUDA device.
-    public static let available: Set<Stage> = [.embeddings, .annBuild, .similarity]
-
     /// nil when `stage` can run on this machine's GPU (a device, cuBLAS and NVRTC load), else why not.
+    /// Every stage needs the same three, so today the answer is the same for all of them.
     public static func unavailability(of stage: Stage, probe: CUDAProbe.Report = CUDAProbe.probe()) -> String? {
         if let problem = probe.problem { return problem }
         if let problem = probe.libraryProblem { return "\(problem); `make gpu-deps` installs the CUDA libraries from PyPI" }
-        guard available.contains(stage) else {
-            return "\(probe.devices.count) CUDA device(s) found, but this build has no CUDA kernels for the \(stage.rawValue) stage yet"
-        }
         return nil
     }
 

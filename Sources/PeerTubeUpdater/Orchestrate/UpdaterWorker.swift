@@ -147,7 +147,6 @@ public enum UpdaterWorker {
         summary.similarity = try WorkerLog.stage(.similarityPrecompute, "incremental top-k \(options.similarityTopK) \(search)", logger: logger) {
             var similarity = SimilarityPrecompute.Options(selection: .incremental, topK: options.similarityTopK, nprobe: options.similarityNprobe,
                                                           device: options.device)
-            similarity.precision = options.gpuPrecision
             return try SimilarityPrecompute.run(dbPath: prod, indexPath: options.indexPath, outPath: options.similarityDB,
                                                 options: similarity, logger: logger)
         }

@@ -40,11 +40,10 @@ public enum SimilarityPrecompute {
         public var selection: Selection = .incremental
         public var topK = 20
         public var nprobe = 16
-        /// Sources per FAISS call and per write transaction.
+        /// Sources per write transaction (searches take `searchBatchSize` at a time).
         public var batchSize = 2_048
-        /// `.gpu`: exact search on a device, no CPU fallback.
+        /// `.gpu`: exact search on a device in fp32 (TF32 would round scores and change lists), no CPU fallback.
         public var device: ComputeDevice = .cpu
-        public var precision: GEMMPrecision = .fp32
         public init(selection: Selection = .incremental, topK: Int = 20, nprobe: Int = 16, device: ComputeDevice = .cpu) {
             self.selection = selection
             self.topK = topK
@@ -100,7 +99,7 @@ public enum SimilarityPrecompute {
         }
         FaissIndex.setThreads(openMP: 1, blas: 1)
         let finder: OfferingFinder = options.device == .gpu
-            ? try DeviceExactSearch(device: try tensorDevice ?? CUDADevice.open(precision: options.precision), embeddings: embeddings,
+            ? try DeviceExactSearch(device: try tensorDevice ?? CUDADevice.open(precision: .fp32), embeddings: embeddings,
                                     topK: options.topK, blocks: options.deviceBlocks)
             : try ListBlockedSearch(centroids: index.coarseCentroids(), embeddings: embeddings, topK: options.topK, nprobe: options.nprobe)
         // Large search batches keep the GEMMs large; the writes still commit `batchSize` sources at a time.
@@ -158,11 +157,14 @@ public enum SimilarityPrecompute {
         if options.selection == .incremental, try Self.isLiveUpdatable(outPath) {
             // One transaction on the live cache in WAL mode: readers keep their snapshot until the
             // commit, a crash leaves the old state, and nothing is copied: the cost is what changed.
+            // Prod is read through SQLite's small page cache, not mapped: a mapped prod's pages count
+            // in the process's resident memory, and the re-embedding check scans its embeddings
+            // (2 GB more at 1,000,000 videos; the vectors the search needs are already in memory).
             let cache = try DatabaseFile.open(outPath, role: "similarity cache", access: .readWrite)
             try cache.withAttached(dbPath, as: "prod") { db in
                 try db.execute(sql: """
                     PRAGMA main.journal_mode = WAL; PRAGMA main.synchronous = NORMAL;
-                    PRAGMA main.cache_size = -524288; PRAGMA prod.mmap_size = 4294967296
+                    PRAGMA main.cache_size = -524288; PRAGMA prod.mmap_size = 0
                     """)
                 try db.inTransaction(.immediate) {
                     try update(db, reset: false)
@@ -180,10 +182,10 @@ public enum SimilarityPrecompute {
                 try cache.withAttached(dbPath, as: "prod") { db in
                     // The side file is scratch until published (fsync, then rename): no journal needed.
                     // 64 KiB pages (a new file only) and a 512 MiB page cache: the cache is written in
-                    // hundreds of megabytes; prod is read through mmap rather than a pread per page.
+                    // hundreds of megabytes. Prod is read, not mapped (as above).
                     try db.execute(sql: """
                         PRAGMA main.page_size = 65536; PRAGMA main.journal_mode = OFF; PRAGMA main.synchronous = OFF;
-                        PRAGMA main.cache_size = -524288; PRAGMA prod.mmap_size = 4294967296
+                        PRAGMA main.cache_size = -524288; PRAGMA prod.mmap_size = 0
                         """)
                     if migrating, try Self.migrateWideCache(db) {
                         logger.info("similarity: migrated the cache from the wide format (neighbour metadata copies dropped; readers join prod)")
@@ -331,30 +333,34 @@ public enum SimilarityPrecompute {
                 // again like new ones, and every list computed before a neighbour's re-embedding is
                 // stale. Embeddings written since the oldest list (new and re-embedded videos: few)
                 // are collected first, so the per-item check is a probe into a small table (12 s
-                // when every item's neighbour time was computed, at 100,000 videos).
-                try db.execute(sql: """
-                    CREATE TEMP TABLE recent_embeddings(video_id TEXT, instance_domain TEXT, written_at REAL,
-                                                        PRIMARY KEY (video_id, instance_domain)) WITHOUT ROWID;
-                    INSERT INTO temp.recent_embeddings
-                    SELECT video_id, instance_domain, (julianday(created_at) - 2440587.5) * 86400000.0 AS written_at
-                    FROM prod.video_embeddings WHERE written_at >= (SELECT min(computed_at) FROM similarity_sources)
-                    """)
-                defer { try? db.execute(sql: "DROP TABLE IF EXISTS temp.recent_embeddings") }
-                if try Int.fetchOne(db, sql: "SELECT count(*) FROM temp.recent_embeddings") ?? 0 > 0 {
-                    for row in try Row.fetchAll(db, sql: """
-                        SELECT s.video_id, s.instance_domain FROM temp.recent_embeddings r
-                        JOIN similarity_sources s ON s.video_id = r.video_id AND s.instance_domain = r.instance_domain
-                        WHERE r.written_at >= s.computed_at
-                        """) {
-                        if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { cached.remove(position) }
-                    }
-                    for row in try Row.fetchAll(db, sql: """
-                        SELECT DISTINCT i.source_video_id, i.source_instance_domain FROM similarity_items i
-                        JOIN temp.recent_embeddings r ON r.video_id = i.similar_video_id AND r.instance_domain = i.similar_instance_domain
-                        JOIN similarity_sources s ON s.video_id = i.source_video_id AND s.instance_domain = i.source_instance_domain
-                        WHERE r.written_at >= s.computed_at
-                        """) {
-                        if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { stale.insert(position) }
+                // when every item's neighbour time was computed, at 100,000 videos). With no list
+                // cached (a first run, --reset) there is nothing to check, and prod's embeddings are
+                // not read through (a scan of every row).
+                if !cached.isEmpty {
+                    try db.execute(sql: """
+                        CREATE TEMP TABLE recent_embeddings(video_id TEXT, instance_domain TEXT, written_at REAL,
+                                                            PRIMARY KEY (video_id, instance_domain)) WITHOUT ROWID;
+                        INSERT INTO temp.recent_embeddings
+                        SELECT video_id, instance_domain, (julianday(created_at) - 2440587.5) * 86400000.0 AS written_at
+                        FROM prod.video_embeddings WHERE written_at >= (SELECT min(computed_at) FROM similarity_sources)
+                        """)
+                    defer { try? db.execute(sql: "DROP TABLE IF EXISTS temp.recent_embeddings") }
+                    if try Int.fetchOne(db, sql: "SELECT count(*) FROM temp.recent_embeddings") ?? 0 > 0 {
+                        for row in try Row.fetchAll(db, sql: """
+                            SELECT s.video_id, s.instance_domain FROM temp.recent_embeddings r
+                            JOIN similarity_sources s ON s.video_id = r.video_id AND s.instance_domain = r.instance_domain
+                            WHERE r.written_at >= s.computed_at
+                            """) {
+                            if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { cached.remove(position) }
+                        }
+                        for row in try Row.fetchAll(db, sql: """
+                            SELECT DISTINCT i.source_video_id, i.source_instance_domain FROM similarity_items i
+                            JOIN temp.recent_embeddings r ON r.video_id = i.similar_video_id AND r.instance_domain = i.similar_instance_domain
+                            JOIN similarity_sources s ON s.video_id = i.source_video_id AND s.instance_domain = i.source_instance_domain
+                            WHERE r.written_at >= s.computed_at
+                            """) {
+                            if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { stale.insert(position) }
+                        }
                     }
                 }
                 // The last-ranked entry of each list: two index seeks per source (a GROUP BY over every
