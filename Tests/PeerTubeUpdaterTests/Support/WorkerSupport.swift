@@ -4,9 +4,15 @@ import GRDB
 import SmokeHarness
 
 extension WorkerFixture {
+    /// Phase limits three times the smoke's: the fixture's waits (serve's start, a new generation)
+    /// run on the test runner's two cooperative threads, which heavy synchronous suites beside them
+    /// can hold for a minute (seen: a phase doing nothing reported past its 60 s limit). A hang
+    /// still ends at its limit.
+    static let testTimeLimitFactor = ["--time-limit-factor", "3"]
+
     /// A started fixture for this repository, stopped after `body`.
     static func with<T>(_ flags: [String] = [], _ body: (WorkerFixture) async throws -> T) async throws -> T {
-        try await with(repositoryRoot: repositoryRoot.path, flags: flags, body)
+        try await with(repositoryRoot: repositoryRoot.path, flags: testTimeLimitFactor + flags, body)
     }
 }
 
