@@ -1,5 +1,7 @@
 import Foundation
+import GRDB
 import CKernelEmulator
+import Synchronization
 import Testing
 @testable import PeerTubeUpdater
 
@@ -200,6 +202,74 @@ import Testing
         #expect(vectors["cpu"]!.count == vectors["device"]!.count)
         let worst = zip(vectors["cpu"]!, vectors["device"]!).map(Self.cosine).min() ?? 0
         #expect(worst >= 0.9999, "worst cosine \(worst)")
+    }
+
+    @Test("a device error in the middle of the stage fails it with the error, no CPU fallback; the batches committed before stay")
+    func aDeviceErrorFailsTheStageAndKeepsCommittedBatches() throws {
+        let dir = try TempDir()
+        let texts = Array(EmbeddingExactnessTests.texts.prefix(60))
+        let limits = MiniLMDeviceEncoder.BatchLimits(rows: 1_200, paddedRows: 1_500)
+        func stage(_ name: String, _ texts: [String], on device: FailingDevice) throws -> (DatabaseQueue, Swift.Result<EmbeddingStage.Result, Error>) {
+            let path = dir.path("\(name).db")
+            let queue = try makeDatabase(at: path, prod: false, embeddings: false)
+            try queue.write { db in
+                for (index, text) in texts.enumerated() {
+                    try db.execute(sql: "INSERT INTO videos(video_id, instance_domain, title, last_checked_at) VALUES (?, 'a.example', ?, 0)",
+                                   arguments: [String(format: "v%03d", index), text])
+                }
+            }
+            let embedder = try SentenceEmbedder(modelDirectory: InstalledModel.directory, on: device, limits: limits)
+            return (queue, Swift.Result { try EmbeddingStage.run(dbPath: path, embedder: embedder, options: .init(batchSize: 25), logger: quietLogger) })
+        }
+        func embeddings(_ queue: DatabaseQueue) throws -> [String: [Float]] {
+            try queue.read { db in
+                Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT video_id, embedding FROM video_embeddings").map {
+                    ($0["video_id"] as String, EmbeddingBlob.decode($0["embedding"]))
+                })
+            }
+        }
+        // The first page alone on a device that counts its GEMMs, and the whole run for its vectors.
+        let counting = FailingDevice(failingAtGEMM: .max)
+        let firstPage = try stage("first-page", Array(texts.prefix(25)), on: counting).1.get()
+        let (wholeQueue, whole) = try stage("whole", texts, on: FailingDevice(failingAtGEMM: .max))
+        let all = try embeddings(wholeQueue)
+        #expect(try whole.get().embedded == all.count && all.count > firstPage.embedded && firstPage.embedded > 0 && counting.gemms > 0)
+        // The same texts on a device whose first GEMM of the second page fails.
+        let (brokenQueue, broken) = try stage("broken", texts, on: FailingDevice(failingAtGEMM: counting.gemms + 1))
+        #expect(throws: DeviceError.call("cublasSgemm", status: FailingDevice.status, detail: "injected")) { try broken.get() }
+        let kept = try embeddings(brokenQueue)
+        #expect(kept.count == firstPage.embedded, "the first page was committed before the failure; nothing of the second, nothing from a CPU fallback")
+        #expect(kept.allSatisfy { all[$0.key] == $0.value }, "the committed vectors are the device's, whole")
+    }
+}
+
+/// `HostDevice` that fails its `failingAtGEMM`-th GEMM (counted from 1) as cuBLAS would report a
+/// failed kernel, and counts the GEMMs it ran: a device that dies in the middle of a stage.
+final class FailingDevice: TensorDevice, @unchecked Sendable {
+    static let status = "CUBLAS_STATUS_EXECUTION_FAILED"
+    let host = HostDevice()
+    let failingAt: Int
+    private let count = Mutex(0)
+    var gemms: Int { count.withLock { $0 } }
+    var name: String { "host that fails GEMM \(failingAt)" }
+    let embeddingsMarker = "cuda"
+    let precision = GEMMPrecision.fp32
+
+    init(failingAtGEMM: Int) { failingAt = failingAtGEMM }
+
+    func allocate(bytes: Int) throws -> DeviceBuffer { try host.allocate(bytes: bytes) }
+    func free(_ buffer: DeviceBuffer) { host.free(buffer) }
+    func freeMemory() throws -> Int { try host.freeMemory() }
+    func upload(_ source: UnsafeRawBufferPointer, to buffer: DeviceBuffer) throws { try host.upload(source, to: buffer) }
+    func download(_ buffer: DeviceBuffer, into destination: UnsafeMutableRawBufferPointer) throws { try host.download(buffer, into: destination) }
+    func zero(_ buffer: DeviceBuffer) throws { try host.zero(buffer) }
+    func launch(_ launch: KernelLaunch) throws { try host.launch(launch) }
+    func synchronize() throws {}
+
+    func gemm(_ product: GEMM) throws {
+        let number = count.withLock { $0 += 1; return $0 }
+        guard number < failingAt else { throw DeviceError.call("cublasSgemm", status: Self.status, detail: "injected") }
+        try host.gemm(product)
     }
 }
 
