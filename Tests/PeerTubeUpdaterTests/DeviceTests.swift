@@ -243,9 +243,25 @@ import Testing
     }
 }
 
+/// A test device on a `HostDevice`: memory and copies are the host's; the device brings the GEMMs
+/// and launches it tests.
+protocol HostBackedDevice: TensorDevice {
+    var host: HostDevice { get }
+}
+
+extension HostBackedDevice {
+    func allocate(bytes: Int) throws -> DeviceBuffer { try host.allocate(bytes: bytes) }
+    func free(_ buffer: DeviceBuffer) { host.free(buffer) }
+    func freeMemory() throws -> Int { try host.freeMemory() }
+    func upload(_ source: UnsafeRawBufferPointer, to buffer: DeviceBuffer) throws { try host.upload(source, to: buffer) }
+    func download(_ buffer: DeviceBuffer, into destination: UnsafeMutableRawBufferPointer) throws { try host.download(buffer, into: destination) }
+    func zero(_ buffer: DeviceBuffer) throws { try host.zero(buffer) }
+    func synchronize() throws {}
+}
+
 /// `HostDevice` that fails its `failingAtGEMM`-th GEMM (counted from 1) as cuBLAS would report a
 /// failed kernel, and counts the GEMMs it ran: a device that dies in the middle of a stage.
-final class FailingDevice: TensorDevice, @unchecked Sendable {
+final class FailingDevice: HostBackedDevice, @unchecked Sendable {
     static let status = "CUBLAS_STATUS_EXECUTION_FAILED"
     let host = HostDevice()
     let failingAt: Int
@@ -257,14 +273,7 @@ final class FailingDevice: TensorDevice, @unchecked Sendable {
 
     init(failingAtGEMM: Int) { failingAt = failingAtGEMM }
 
-    func allocate(bytes: Int) throws -> DeviceBuffer { try host.allocate(bytes: bytes) }
-    func free(_ buffer: DeviceBuffer) { host.free(buffer) }
-    func freeMemory() throws -> Int { try host.freeMemory() }
-    func upload(_ source: UnsafeRawBufferPointer, to buffer: DeviceBuffer) throws { try host.upload(source, to: buffer) }
-    func download(_ buffer: DeviceBuffer, into destination: UnsafeMutableRawBufferPointer) throws { try host.download(buffer, into: destination) }
-    func zero(_ buffer: DeviceBuffer) throws { try host.zero(buffer) }
     func launch(_ launch: KernelLaunch) throws { try host.launch(launch) }
-    func synchronize() throws {}
 
     func gemm(_ product: GEMM) throws {
         let number = count.withLock { $0 += 1; return $0 }
@@ -276,20 +285,13 @@ final class FailingDevice: TensorDevice, @unchecked Sendable {
 /// `HostDevice` whose launches run the real CUDA source of `kernels.cu`, compiled as C++ and
 /// emulated on the CPU with each warp's lanes in lockstep (`CKernelEmulator`): the kernels' own
 /// indexing, masking and warp reductions, checked without a GPU.
-final class EmulatedDevice: TensorDevice, @unchecked Sendable {
+final class EmulatedDevice: HostBackedDevice, @unchecked Sendable {
     let host = HostDevice()
     var name: String { "emulated CUDA kernels on the host" }
     let embeddingsMarker = "cpu"
     let precision = GEMMPrecision.fp32
 
-    func allocate(bytes: Int) throws -> DeviceBuffer { try host.allocate(bytes: bytes) }
-    func free(_ buffer: DeviceBuffer) { host.free(buffer) }
-    func freeMemory() throws -> Int { try host.freeMemory() }
-    func upload(_ source: UnsafeRawBufferPointer, to buffer: DeviceBuffer) throws { try host.upload(source, to: buffer) }
-    func download(_ buffer: DeviceBuffer, into destination: UnsafeMutableRawBufferPointer) throws { try host.download(buffer, into: destination) }
-    func zero(_ buffer: DeviceBuffer) throws { try host.zero(buffer) }
     func gemm(_ product: GEMM) throws { try host.gemm(product) }
-    func synchronize() throws {}
 
     func launch(_ launch: KernelLaunch) throws {
         // Buffers must lie inside allocations, as on the host device.
@@ -328,18 +330,12 @@ final class EmulatedDevice: TensorDevice, @unchecked Sendable {
     @Test("a kernel that leaves its output unwritten fails the self-test (NaN-poisoned outputs)")
     func unwrittenOutputsFail() throws {
         /// A device whose gather writes nothing: the self-test must say FAIL for gather_context.
-        final class Lazy: TensorDevice, @unchecked Sendable {
+        final class Lazy: HostBackedDevice, @unchecked Sendable {
             let inner = EmulatedDevice()
+            var host: HostDevice { inner.host }
             var name: String { "lazy" }
             let embeddingsMarker = "cpu", precision = GEMMPrecision.fp32
-            func allocate(bytes: Int) throws -> DeviceBuffer { try inner.allocate(bytes: bytes) }
-            func free(_ buffer: DeviceBuffer) { inner.free(buffer) }
-            func freeMemory() throws -> Int { try inner.freeMemory() }
-            func upload(_ s: UnsafeRawBufferPointer, to b: DeviceBuffer) throws { try inner.upload(s, to: b) }
-            func download(_ b: DeviceBuffer, into d: UnsafeMutableRawBufferPointer) throws { try inner.download(b, into: d) }
-            func zero(_ b: DeviceBuffer) throws { try inner.zero(b) }
             func gemm(_ p: GEMM) throws { try inner.gemm(p) }
-            func synchronize() throws {}
             func launch(_ l: KernelLaunch) throws { if l.kernel != .gatherContext { try inner.launch(l) } }
         }
         let lines = try DeviceSelfTest.kernels(on: Lazy())
