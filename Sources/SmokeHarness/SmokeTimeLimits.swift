@@ -127,6 +127,8 @@ public struct SmokeTimeLimits: Sendable {
     /// ignores signals, a read that never returns) is reported, never waited out.
     ///
     /// - Throws: `PhaseTimeout`, or what `body` throws.
+    private static let watchdog = DispatchQueue(label: "smoke.phase-watchdog")
+
     public func bounded<T: Sendable>(_ phase: SmokePhase, children: ChildProcesses,
                                      _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let limit = limit(of: phase)
@@ -143,7 +145,9 @@ public struct SmokeTimeLimits: Sendable {
             }
             // A Dispatch timer, not a task: the watchdog must fire even when the cooperative pool is
             // busy or blocked (a hang can hold its threads; under load a task's sleep ran 40x late).
-            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(limit.seconds * 1e9))) {
+            // On a queue of its own, which Dispatch gives a thread whatever holds the global queue's
+            // few (blocking waits on it delayed the kill of a hung phase past 5 s, once).
+            Self.watchdog.asyncAfter(deadline: .now() + .nanoseconds(Int(limit.seconds * 1e9))) {
                 guard let continuation = waiting.take() else { return }
                 work.cancel()
                 continuation.resume(throwing: PhaseTimeout(phase: phase, limit: limit, killed: children.killAll()))

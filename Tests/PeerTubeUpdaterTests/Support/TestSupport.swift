@@ -142,13 +142,13 @@ func startUpdater(_ arguments: [String], environment: [String: String] = [:]) th
     try RunningUpdater(arguments, environment: environment)
 }
 
-/// `runUpdater` for async tests: the wait happens on a Dispatch thread, not on one of the test
+/// `runUpdater` for async tests: the wait happens on a thread of its own, not on one of the test
 /// runner's two cooperative threads (which the in-process simulators of other suites need: a
-/// child that runs for minutes must not starve them).
+/// child that runs for minutes must not starve them), nor on the global queue's few.
 func runUpdaterAsync(_ arguments: [String], environment: [String: String] = [:]) async throws -> ProcessResult {
     let process = try startUpdater(arguments, environment: environment)
     return await withCheckedContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(returning: process.wait()) }
+        Thread.detachNewThread { continuation.resume(returning: process.wait()) }
     }
 }
 
