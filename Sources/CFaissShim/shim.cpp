@@ -155,6 +155,30 @@ int64_t fs_ids(const FaissShimIndex *index, int64_t *ids, int64_t capacity) {
     return count;
 }
 
+int64_t fs_list_assignment(const FaissShimIndex *index, int64_t *ids, int32_t *lists, int64_t capacity, char *error,
+                           size_t error_size) {
+    int64_t written = 0;
+    int status = guarded(error, error_size, [&] {
+        const faiss::InvertedLists *inverted = index->ivf->invlists;
+        if (!inverted) throw std::runtime_error("the index holds no inverted lists");
+        const auto &map = index->idmap->id_map;
+        for (size_t list = 0; list < inverted->nlist; list++) {
+            size_t size = inverted->list_size(list);
+            if (size == 0) continue;
+            faiss::InvertedLists::ScopedIds internal(inverted, list);
+            for (size_t j = 0; j < size; j++) {
+                if (written >= capacity) throw std::runtime_error("the inverted lists hold more entries than the index counts");
+                auto id = internal[j];
+                if (id < 0 || static_cast<size_t>(id) >= map.size()) throw std::runtime_error("an inverted list names an id the index does not map");
+                ids[written] = map[id];
+                lists[written] = static_cast<int32_t>(list);
+                written++;
+            }
+        }
+    });
+    return status == 0 ? written : -1;
+}
+
 void fs_set_threads(int omp_threads, int blas_threads) {
     if (omp_threads > 0) omp_set_num_threads(omp_threads);
     using SetThreads = void (*)(int);

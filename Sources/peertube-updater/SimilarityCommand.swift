@@ -49,7 +49,7 @@ struct SimilarityCommand: ParsableCommand {
 
     func run() throws {
         let logger = try log.makeLogger("similarity")
-        var options = SimilarityPrecompute.Options(selection: selection == .reset ? .reset : .incremental, topK: topK, nprobe: nprobe,
+        let options = SimilarityPrecompute.Options(selection: selection == .reset ? .reset : .incremental, topK: topK, nprobe: nprobe,
                                                    device: device.resolved(default: .cpu))
         _ = try SimilarityPrecompute.run(dbPath: db ?? UpdaterDefaults().prodDB, indexPath: index, outPath: out, options: options, logger: logger)
     }

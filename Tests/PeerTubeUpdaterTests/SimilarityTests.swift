@@ -326,6 +326,45 @@ struct TopicCorpus {
         #expect(try corpus.lists(corpus.cache + ".prev") == incrementalLists)
     }
 
+    @Test func anIncrementalRunTakesEachVectorsListFromAnIndexOfTheSameProd() throws {
+        let corpus = try TopicCorpus()
+        try corpus.add(0..<1000)
+        try corpus.buildIndex()
+        _ = try corpus.precompute(.reset)
+        let before = corpus.dir.path("before.db")
+        try FileCopy.copy(corpus.cache, to: before)
+        try corpus.add(1000..<1100)
+        try corpus.buildIndex()
+
+        // The index filed every vector in the list the search's own GEMM assigns it to.
+        let prod = try DatabaseFile.open(corpus.prod, role: "test", access: .readOnly)
+        let embeddings = try EmbeddingSet(prod, dbPath: corpus.prod)
+        let index = try FaissIndex.read(corpus.index)
+        let inputs = try prod.read { try SimilarityInputs.current($0, prod: nil, topK: 20, nprobe: 16) }
+        let filed = try #require(try SimilarityPrecompute.filedLists(index, built: corpus.index + ".json", from: inputs, embeddings: embeddings))
+        let assigned = ListBlockedSearch.assign(embeddings.vectors, count: embeddings.count, dimension: embeddings.dimension,
+                                                centroids: try index.coarseCentroids(), nlist: index.nlist, nprobe: 1, workers: 2)
+        #expect(filed.count == 1100 && !filed.contains(-1))
+        #expect(zip(filed, assigned).filter { $0 != $1 }.count <= 2, "lists disagreeing with the assignment")
+
+        // Filed or assigned, the incremental run's lists are the same.
+        let assignedRun = corpus.dir.path("assigned.db")
+        try FileCopy.copy(before, to: assignedRun)
+        var options = SimilarityPrecompute.Options(selection: .incremental)
+        options.indexMetaPath = corpus.dir.path("no-meta.json")  // no meta: every vector assigned
+        _ = try SimilarityPrecompute.run(dbPath: corpus.prod, indexPath: corpus.index, outPath: assignedRun, options: options, logger: quietLogger)
+        #expect(try corpus.precompute(.incremental).newSources == 100)
+        let (filedLists, assignedLists) = (try corpus.lists(), try corpus.lists(assignedRun))
+        #expect(filedLists.count == 1100)
+        #expect(filedLists.filter { assignedLists[$0.key] != $0.value }.count <= 2)
+
+        // An index built from another prod (the meta's fingerprint differs), or without its meta, is not trusted.
+        try corpus.add(1100..<1101)
+        let grown = try prod.read { try SimilarityInputs.current($0, prod: nil, topK: 20, nprobe: 16) }
+        #expect(try SimilarityPrecompute.filedLists(index, built: corpus.index + ".json", from: grown, embeddings: embeddings) == nil)
+        #expect(try SimilarityPrecompute.filedLists(index, built: corpus.dir.path("no-meta.json"), from: inputs, embeddings: embeddings) == nil)
+    }
+
     @Test func videosLeavingProdLeaveTheCache() throws {
         let corpus = try TopicCorpus()
         try corpus.add(0..<600)

@@ -46,6 +46,10 @@ int fs_coarse_centroids(const FaissShimIndex *index, float *out, char *error, si
 int fs_is_trained(const FaissShimIndex *index);
 /// Copies up to `capacity` stored ids into `ids`; returns how many the index holds.
 int64_t fs_ids(const FaissShimIndex *index, int64_t *ids, int64_t capacity);
+/// Each stored vector's id and the inverted list holding it (its nearest coarse centroid when it was
+/// added), `capacity` (fs_ntotal) entries at most. Returns how many were written, or -1 with `error` set.
+int64_t fs_list_assignment(const FaissShimIndex *index, int64_t *ids, int32_t *lists, int64_t capacity, char *error,
+                           size_t error_size);
 
 /// OpenMP threads for FAISS, and OpenBLAS threads (through dlsym, so reference BLAS also works).
 void fs_set_threads(int omp_threads, int blas_threads);

@@ -33,7 +33,9 @@ public struct ANNMeta: Codable, Equatable, Sendable {
     public var nbits: Int
     public var normalized = true
     public var acceleration: String
-    public var idSource = "video_embeddings.rowid"
+    public var idSource = ANNMeta.rowidSource
+    /// The index's ids are `video_embeddings` rowids.
+    public static let rowidSource = "video_embeddings.rowid"
     /// `EmbeddingsFingerprint` of the prod the index was built from (absent in metas of earlier versions).
     public var embeddingsFingerprint: String?
 

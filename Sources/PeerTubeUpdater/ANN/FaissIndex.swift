@@ -107,6 +107,20 @@ public final class FaissIndex: @unchecked Sendable {
         return ids
     }
 
+    /// Each stored vector's id and the inverted list FAISS filed it in (its nearest coarse centroid
+    /// when the index was built).
+    ///
+    /// - Throws: `FaissError` for inverted lists that disagree with the index's ids.
+    public func listAssignment() throws -> (ids: [Int64], lists: [Int32]) {
+        var ids = [Int64](repeating: 0, count: count), lists = [Int32](repeating: 0, count: count)
+        var written: Int64 = 0
+        try check("read of the inverted lists") { error, size in
+            written = fs_list_assignment(handle, &ids, &lists, Int64(ids.count), error, size)
+            return written < 0 ? -1 : 0
+        }
+        return (Array(ids.prefix(Int(written))), Array(lists.prefix(Int(written))))
+    }
+
     /// FAISS's OpenMP threads and OpenBLAS's threads. One of each keeps training steady when the other
     /// core is busy (libgomp's spinning barriers were measured 5-10x slower under load on 2 cores);
     /// callers parallelise searches themselves.

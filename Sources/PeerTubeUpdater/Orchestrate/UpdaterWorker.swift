@@ -147,6 +147,7 @@ public enum UpdaterWorker {
         summary.similarity = try WorkerLog.stage(.similarityPrecompute, "incremental top-k \(options.similarityTopK) \(search)", logger: logger) {
             var similarity = SimilarityPrecompute.Options(selection: .incremental, topK: options.similarityTopK, nprobe: options.similarityNprobe,
                                                           device: options.device)
+            similarity.indexMetaPath = options.indexMetaPath
             return try SimilarityPrecompute.run(dbPath: prod, indexPath: options.indexPath, outPath: options.similarityDB,
                                                 options: similarity, logger: logger)
         }

@@ -1,18 +1,21 @@
 import COpenBLAS
 import Foundation
 
-/// The CPU similarity search: IVF-Flat with the batching turned inside out. Every vector is assigned
-/// to its `nprobe` nearest coarse lists (the ANN index's own quantizer, one GEMM); each list's exact
-/// vectors are gathered once, contiguous; then for each list, one `sgemm` of the sources that probe
-/// it against its members, each source keeping a running top-k. Scores are exact inner products, so
-/// a list misses a neighbour only when none of its probed lists holds it.
+/// The CPU similarity search: IVF-Flat with the batching turned inside out. Every vector is a member
+/// of its nearest coarse list (the ANN index's own quantizer, one GEMM); each list's exact vectors are
+/// gathered once, contiguous; a source probes its `nprobe` nearest lists, and for each list one
+/// `sgemm` of the sources probing it against its members, each source keeping a running top-k.
+/// Scores are exact inner products, so a list misses a neighbour only when none of its probed lists
+/// holds it.
 ///
-/// Offers (an incremental run): a new video is offered to every cached list that probes the new
-/// video's own list and whose k-th score it beats, with its exact score (the reverse of the search:
-/// those old videos' searches would have met it), at the cost of one GEMM of the new videos against
-/// the videos probing their lists.
+/// Offers (an incremental run): a new video is offered to every cached list of a video it met in its
+/// own search (the members of the lists it probes) whose k-th score it beats, with its exact score:
+/// the scores come from the search's own GEMMs, so offering costs one comparison per score. (A full
+/// run's search of that old video would have met the new one when it probes the new one's list:
+/// nearly the same pairs, since near vectors probe each other's lists.)
 ///
-/// Memory: the vectors once more, in list order (N × d floats), and N × nprobe list numbers.
+/// Memory: the vectors once more, in list order (N × d floats), and N list numbers; when every vector
+/// is searched (a full run), N × nprobe probed lists, assigned in the same GEMM.
 final class ListBlockedSearch: OfferingFinder, @unchecked Sendable {
     let embeddings: EmbeddingSet
     /// min(top-k, N − 1): every list this long.
@@ -20,27 +23,30 @@ final class ListBlockedSearch: OfferingFinder, @unchecked Sendable {
     let nprobe: Int
     let nlist: Int
     private let workers: Int
-    /// Each vector's probed lists, nearest first (N × nprobe).
-    private let probes: [Int32]
+    private let centroids: [Float]
+    /// Every vector's probed lists, nearest first (N × nprobe), when every vector is searched; nil
+    /// otherwise (each search assigns its own sources).
+    private let allProbes: [Int32]?
     /// Each list's members (vectors whose nearest list it is), by position: CSR over `memberOrder`.
     private let memberStart: [Int], memberOrder: [Int32]
     /// The members' vectors, list after list.
     private let gathered: [Float]
-    /// Each list's probers (vectors probing it), by position: CSR over `proberOrder`.
-    private let proberStart: [Int], proberOrder: [Int32]
-    /// Per position: the score a new video's GEMM score must reach to be offered to its cached list
-    /// (its last entry's, less `offerMargin`; -inf for a short list, +inf without a list), and the lists' floors.
-    private var floors: [Float]?
+    /// Per member slot (as `memberOrder`): the score a new video's GEMM score must reach to be offered
+    /// to the member's cached list (its last entry's, less `offerMargin`; -inf for a short list, +inf
+    /// without a list); and the lists' floors.
+    private var memberFloors: [Float]?
     private var listFloors: [Int: SimilarityPrecompute.ListFloor] = [:]
     private var floorTopK = 0
 
     /// Sources of one GEMM at most (their scores against a list's members live in one block).
     static let rowsPerBlock = 256
 
-    /// Assigns every vector to its probed lists and gathers the lists.
+    /// Assigns every vector to its list and gathers the lists; with `searchingEvery` (a full run),
+    /// every vector's probed lists too, from the same GEMM. `filed`: each vector's list as the index
+    /// filed it (by position, -1 for one it lacks), so only the others are assigned.
     ///
     /// - Throws: `SimilarityError.dimensionMismatch` for centroids of another dimension.
-    init(centroids: [Float], embeddings: EmbeddingSet, topK: Int, nprobe: Int,
+    init(centroids: [Float], embeddings: EmbeddingSet, topK: Int, nprobe: Int, searchingEvery: Bool, filed: [Int32]? = nil,
          workers: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         let d = embeddings.dimension, n = embeddings.count
         guard !centroids.isEmpty, centroids.count % d == 0 else {
@@ -48,44 +54,38 @@ final class ListBlockedSearch: OfferingFinder, @unchecked Sendable {
         }
         let nlist = centroids.count / d, probed = max(1, min(nprobe, centroids.count / d))
         self.embeddings = embeddings
+        self.centroids = centroids
         self.nlist = nlist
         self.nprobe = probed
         k = min(topK, n - 1)
         self.workers = max(1, workers)
-        let probes = Self.assign(embeddings.vectors, count: n, dimension: d, centroids: centroids, nlist: nlist, nprobe: probed,
-                                 workers: max(1, workers))
-        self.probes = probes
-        let (memberStart, memberOrder) = Self.grouped(n, lists: nlist) { CollectionOfOne(probes[$0 * probed]) }
-        (self.memberStart, self.memberOrder) = (memberStart, memberOrder)
-        // The probers' grouping and the members' gathering, side by side.
-        nonisolated(unsafe) var probers: (start: [Int], items: [Int32]) = ([], [])
-        nonisolated(unsafe) var gathered = [Float]()
-        DispatchQueue.concurrentPerform(iterations: 2) { part in
-            if part == 0 {
-                probers = Self.grouped(n, lists: nlist) { probes[($0 * probed)..<(($0 + 1) * probed)] }
-                return
-            }
-            gathered = [Float](unsafeUninitializedCapacity: n * d) { target, initialized in
-                embeddings.vectors.withUnsafeBufferPointer { source in
-                    for (slot, position) in memberOrder.enumerated() {
-                        (target.baseAddress! + slot * d).initialize(from: source.baseAddress! + Int(position) * d, count: d)
-                    }
-                }
-                initialized = n * d
-            }
+        var homes: [Int32]
+        if searchingEvery {
+            let probes = Self.assign(embeddings.vectors, count: n, dimension: d, centroids: centroids, nlist: nlist, nprobe: probed,
+                                     workers: self.workers)
+            allProbes = probes
+            homes = (0..<n).map { probes[$0 * probed] }
+        } else {
+            allProbes = nil
+            homes = filed?.count == n ? filed! : [Int32](repeating: -1, count: n)
+            let unfiled = (0..<n).filter { !(0..<Int32(nlist)).contains(homes[$0]) }
+            let assigned = Self.assign(embeddings.gathered(unfiled), count: unfiled.count, dimension: d, centroids: centroids, nlist: nlist,
+                                       nprobe: 1, workers: self.workers)
+            for (row, position) in unfiled.enumerated() { homes[position] = assigned[row] }
         }
-        (proberStart, proberOrder) = probers
-        self.gathered = gathered
+        let (memberStart, memberOrder) = Self.grouped(n, lists: nlist) { CollectionOfOne(homes[$0]) }
+        (self.memberStart, self.memberOrder) = (memberStart, memberOrder)
+        gathered = embeddings.gathered(memberOrder.lazy.map(Int.init))
     }
 
     /// From now on each search also returns offers to the cached lists of `floor` (their last entries by position).
     func offering(to floor: [Int: SimilarityPrecompute.ListFloor], topK: Int) {
-        floors = (0..<embeddings.count).map { floor[$0].map { $0.threshold(topK: topK).score - NeighbourSearch.offerMargin } ?? .infinity }
+        memberFloors = memberOrder.map { floor[Int($0)].map { $0.threshold(topK: topK).score - NeighbourSearch.offerMargin } ?? .infinity }
         (listFloors, floorTopK) = (floor, topK)
     }
 
     func stopOffering() {
-        floors = nil
+        memberFloors = nil
         listFloors = [:]
     }
 
@@ -95,27 +95,40 @@ final class ListBlockedSearch: OfferingFinder, @unchecked Sendable {
 
     func neighbours(of sources: [Int]) throws -> [NeighbourSearch.List] {
         guard k > 0 else { return sources.map { NeighbourSearch.List(source: $0, hits: [], candidates: []) } }
+        let probes = probes(of: sources)
         let workers = max(1, min(self.workers, sources.count / 64))
-        let chunks = (0..<workers).map { w in Array(sources[(w * sources.count / workers)..<((w + 1) * sources.count / workers)]) }
         let output = UnsafeMutableBufferPointer<[NeighbourSearch.List]>.allocate(capacity: workers)
         output.initialize(repeating: [])
         defer { _ = output.deinitialize(); output.deallocate() }
         nonisolated(unsafe) let results = output
-        let floors = self.floors
-        DispatchQueue.concurrentPerform(iterations: workers) { w in results[w] = search(chunks[w], floors: floors) }
+        let floors = memberFloors
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let part = (w * sources.count / workers)..<((w + 1) * sources.count / workers)
+            results[w] = search(Array(sources[part]), probes: probes[(part.lowerBound * nprobe)..<(part.upperBound * nprobe)], floors: floors)
+        }
         var lists = output.flatMap { $0 }
         NeighbourSearch.fillShortLists(&lists, embeddings: embeddings, topK: k)
         let (listFloors, topK) = (self.listFloors, floorTopK)
         return NeighbourSearch.scoredExactly(lists, embeddings: embeddings, floors: listFloors, topK: topK)
     }
 
-    /// One worker's sources: their top-k over every list they probe, and their offers.
-    private func search(_ sources: [Int], floors: [Float]?) -> [NeighbourSearch.List] {
+    /// The sources' probed lists (sources.count × nprobe): stored ones in a full run, else one GEMM.
+    private func probes(of sources: [Int]) -> [Int32] {
+        if let allProbes { return sources.flatMap { allProbes[($0 * nprobe)..<(($0 + 1) * nprobe)] } }
+        return Self.assign(embeddings.gathered(sources), count: sources.count, dimension: embeddings.dimension, centroids: centroids,
+                           nlist: nlist, nprobe: nprobe, workers: workers)
+    }
+
+    /// One worker's sources (`probes`: their probed lists, nprobe each): their top-k over every list
+    /// they probe, and with `floors` their offers to the cached lists of the members they meet.
+    private func search(_ sources: [Int], probes: ArraySlice<Int32>, floors: [Float]?) -> [NeighbourSearch.List] {
         let d = embeddings.dimension
         var best = TopKTable(rows: sources.count, k: k)
+        var offers = [[ExactSearch.Hit]](repeating: [], count: floors == nil ? 0 : sources.count)
         // The sources probing each list, as local indexes.
-        let (byListStart, byList) = Self.grouped(sources.count, lists: nlist) { [nprobe, probes] local in
-            probes[(sources[local] * nprobe)..<((sources[local] + 1) * nprobe)]
+        let first = probes.startIndex
+        let (byListStart, byList) = Self.grouped(sources.count, lists: nlist) { [nprobe] local in
+            probes[(first + local * nprobe)..<(first + (local + 1) * nprobe)]
         }
         var queries = [Float](repeating: 0, count: Self.rowsPerBlock * d)
         var scores: [Float] = []
@@ -138,17 +151,20 @@ final class ListBlockedSearch: OfferingFinder, @unchecked Sendable {
                                 best.offer(local, line[j], ids[j])
                                 floor = best.floor(local)
                             }
+                            if let floors {
+                                for j in 0..<members.count where line[j] >= floors[members.lowerBound + j] && ids[j] != source {
+                                    offers[local].append(ExactSearch.Hit(index: Int(ids[j]), score: line[j]))
+                                }
+                            }
                         }
                     }
                 }
             }
         }
-        var lists = sources.enumerated().map { local, source in
+        return sources.enumerated().map { local, source in
             let hits = best.hits(local)
-            return NeighbourSearch.List(source: source, hits: hits, candidates: hits)
+            return NeighbourSearch.List(source: source, hits: hits, candidates: floors == nil ? hits : hits + offers[local])
         }
-        if let floors { addOffers(to: &lists, floors: floors, queries: &queries, scores: &scores) }
-        return lists
     }
 
     /// scores[r][j] = ⟨vector of sources[r], gathered member j of the run from `firstMember`⟩.
@@ -164,51 +180,6 @@ final class ListBlockedSearch: OfferingFinder, @unchecked Sendable {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows.count), Int32(count), Int32(d), 1,
                             queries, Int32(d), g.baseAddress! + firstMember * d, Int32(d), 0, s.baseAddress, Int32(count))
             }
-        }
-    }
-
-    /// Each list's source is offered to the probers of its own (home) list whose floor it beats.
-    private func addOffers(to lists: inout [NeighbourSearch.List], floors: [Float], queries: inout [Float], scores: inout [Float]) {
-        let (byHomeStart, byHome) = Self.grouped(lists.count, lists: nlist) { [nprobe, probes] local in
-            CollectionOfOne(probes[lists[local].source * nprobe])
-        }
-        for list in 0..<nlist {
-            let probers = proberStart[list]..<proberStart[list + 1]
-            let homed = byHomeStart[list]..<byHomeStart[list + 1]
-            guard !probers.isEmpty, !homed.isEmpty else { continue }
-            // The probers' vectors are not gathered: score them row by row against the homed sources.
-            let proberPositions = proberOrder[probers].map(Int.init)
-            for first in stride(from: homed.lowerBound, to: homed.upperBound, by: Self.rowsPerBlock) {
-                let block = byHome[first..<min(first + Self.rowsPerBlock, homed.upperBound)]
-                let rows = block.map { lists[Int($0)].source }
-                if scores.count < rows.count * proberPositions.count { scores = [Float](repeating: 0, count: rows.count * proberPositions.count) }
-                crossScores(rows, proberPositions, queries: &queries, scores: &scores)
-                for (row, local) in block.enumerated() {
-                    let source = rows[row]
-                    for (j, prober) in proberPositions.enumerated() where prober != source {
-                        let score = scores[row * proberPositions.count + j]
-                        if score >= floors[prober] { lists[Int(local)].candidates.append(ExactSearch.Hit(index: prober, score: score)) }
-                    }
-                }
-            }
-        }
-    }
-
-    /// scores[r][j] = ⟨vector of rows[r], vector of columns[j]⟩, the columns in blocks gathered on the fly.
-    private func crossScores(_ rows: [Int], _ columns: [Int], queries: inout [Float], scores: inout [Float]) {
-        let d = embeddings.dimension
-        var block = [Float](repeating: 0, count: columns.count * d)
-        embeddings.vectors.withUnsafeBufferPointer { v in
-            block.withUnsafeMutableBufferPointer { b in
-                for (j, position) in columns.enumerated() { (b.baseAddress! + j * d).update(from: v.baseAddress! + position * d, count: d) }
-            }
-            queries.withUnsafeMutableBufferPointer { q in
-                for (r, position) in rows.enumerated() { (q.baseAddress! + r * d).update(from: v.baseAddress! + position * d, count: d) }
-            }
-        }
-        scores.withUnsafeMutableBufferPointer { s in
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows.count), Int32(columns.count), Int32(d), 1,
-                        queries, Int32(d), block, Int32(d), 0, s.baseAddress, Int32(columns.count))
         }
     }
 

@@ -42,6 +42,10 @@ public enum SimilarityPrecompute {
         public var nprobe = 16
         /// Sources per write transaction (searches take `searchBatchSize` at a time).
         public var batchSize = 2_048
+        /// The index's meta (nil: beside the index, `UpdaterDefaults.indexMetaPath`): when it was built from
+        /// prod as it is now, an incremental run takes each vector's list from the index instead of
+        /// assigning every vector again.
+        public var indexMetaPath: String?
         /// `.gpu`: exact search on a device in fp32 (TF32 would round scores and change lists), no CPU fallback.
         public var device: ComputeDevice = .cpu
         public init(selection: Selection = .incremental, topK: Int = 20, nprobe: Int = 16, device: ComputeDevice = .cpu) {
@@ -80,6 +84,7 @@ public enum SimilarityPrecompute {
         }
         if options.device == .gpu, tensorDevice == nil { try GPUStages.require([.similarity]) }
         let clock = ContinuousClock.now
+        var phases = PhaseTimes()
         let prod = try DatabaseFile.open(dbPath, role: "prod DB", access: .readOnly)
         // Read before the vectors: should prod change meanwhile, the next run sees a difference.
         let inputs = try prod.read { db in
@@ -94,14 +99,12 @@ public enum SimilarityPrecompute {
             return result
         }
         let embeddings = try EmbeddingSet(prod, dbPath: dbPath)
+        phases.lap("loading vectors")
         guard index.dimension == embeddings.dimension else {
             throw SimilarityError.dimensionMismatch(index: index.dimension, database: embeddings.dimension)
         }
         FaissIndex.setThreads(openMP: 1, blas: 1)
-        let finder: OfferingFinder = options.device == .gpu
-            ? try DeviceExactSearch(device: try tensorDevice ?? CUDADevice.open(precision: .fp32), embeddings: embeddings,
-                                    topK: options.topK, blocks: options.deviceBlocks)
-            : try ListBlockedSearch(centroids: index.coarseCentroids(), embeddings: embeddings, topK: options.topK, nprobe: options.nprobe)
+        let centroids = options.device == .gpu ? [] : try index.coarseCentroids()
         // Large search batches keep the GEMMs large; the writes still commit `batchSize` sources at a time.
         let batchSize = max(options.batchSize, Options.searchBatchSize)
         let computedAt = Int64(Date().timeIntervalSince1970 * 1000)
@@ -112,6 +115,17 @@ public enum SimilarityPrecompute {
             try db.execute(sql: Schema.similarityCache)
             let plan = try Plan(db: db, embeddings: embeddings, reset: reset)
             result.removedSources = plan.removed
+            phases.lap("planning")
+            let searchingEvery = plan.new.count == embeddings.count
+            let filed = options.device == .gpu || searchingEvery ? nil
+                : try Self.filedLists(index, built: options.indexMetaPath ?? UpdaterDefaults().indexMetaPath(forIndex: indexPath),
+                                      from: inputs, embeddings: embeddings)
+            let finder: OfferingFinder = options.device == .gpu
+                ? try DeviceExactSearch(device: try tensorDevice ?? CUDADevice.open(precision: .fp32), embeddings: embeddings,
+                                        topK: options.topK, blocks: options.deviceBlocks)
+                : try ListBlockedSearch(centroids: centroids, embeddings: embeddings, topK: options.topK, nprobe: options.nprobe,
+                                        searchingEvery: searchingEvery, filed: filed)
+            phases.lap(options.device == .gpu ? "uploading vectors" : "assigning lists")
             logger.info("similarity: sources=\(embeddings.count) new=\(plan.new.count) stale=\(plan.stale.count) removed=\(plan.removed) top_k=\(options.topK) search=\(finder.label)")
 
             let timer = SearchTimer()
@@ -132,6 +146,7 @@ public enum SimilarityPrecompute {
                 }
                 progress.advance(by: lists.count, logger: logger)
             }
+            phases.lap("new videos")
             // A full old list that only new videos change is merged without a search: the best k of its
             // cached neighbours and the offers. Stale lists (a neighbour gone or re-embedded) and
             // short ones are searched again.
@@ -152,6 +167,7 @@ public enum SimilarityPrecompute {
             result.newSources = plan.new.count
             result.searchMs = timer.milliseconds
             try inputs.store(in: db, computedAt: computedAt)
+            phases.lap("old lists")
         }
 
         if options.selection == .incremental, try Self.isLiveUpdatable(outPath) {
@@ -201,10 +217,29 @@ public enum SimilarityPrecompute {
                 }
             } } catch is LiveCacheReplacement.CommittedInPlace {}
         }
+        phases.lap("committing")
         result.durationMs = clock.elapsedMilliseconds
         let rate = Double(result.newSources + result.refreshedSources) / max(Double(result.durationMs) / 1000, 0.001)
-        logger.info("similarity: new=\(result.newSources) refreshed=\(result.refreshedSources) removed=\(result.removedSources) in \(result.durationMs)ms (\(String(format: "%.0f", rate)) videos/s; searching \(result.searchMs)ms); published \(outPath)")
+        logger.info("similarity: new=\(result.newSources) refreshed=\(result.refreshedSources) removed=\(result.removedSources) in \(result.durationMs)ms (\(String(format: "%.0f", rate)) videos/s; searching \(result.searchMs)ms; \(phases)); published \(outPath)")
         return result
+    }
+
+    /// Each vector's list (by position) as the index filed it, when the index's meta says it was built
+    /// from prod's embeddings as they are now (their fingerprint); -1 for a vector it lacks. Nil for an
+    /// index of another prod, or without a readable meta: the search then assigns every vector (at
+    /// 1,000,000 videos a GEMM against 5,128 centroids, half a minute on 2 cores).
+    ///
+    /// - Throws: `FaissError` for inverted lists that disagree with the index's ids.
+    static func filedLists(_ index: FaissIndex, built metaPath: String, from inputs: SimilarityInputs,
+                           embeddings: EmbeddingSet) throws -> [Int32]? {
+        guard let meta = try? ANNMeta.read(metaPath), meta.embeddingsFingerprint == inputs.embeddings,
+              meta.idSource == ANNMeta.rowidSource else { return nil }
+        let (ids, lists) = try index.listAssignment()
+        var filed = [Int32](repeating: -1, count: embeddings.count)
+        for (id, list) in zip(ids, lists) {
+            if let position = embeddings.positionOfRowID[id] { filed[position] = list }
+        }
+        return filed
     }
 
     /// True when the cache at `path` exists in the current format, so an incremental run can update
@@ -243,41 +278,6 @@ public enum SimilarityPrecompute {
 
     static func batches(_ items: [Int], size: Int) -> [[Int]] {
         stride(from: 0, to: items.count, by: size).map { Array(items[$0..<min($0 + size, items.count)]) }
-    }
-
-    /// Old lists that only new videos change, updated without a search: each keeps the best k of its
-    /// cached neighbours (their exact scores are stored) and the new videos offered to it (exact scores
-    /// too): on the CPU those whose own list the old video probes, on a GPU every one that beats its
-    /// k-th neighbour.
-    enum CachedListMerge {
-        static func merge(_ sources: [Int], offers: [Int: [ExactSearch.Hit]], embeddings: EmbeddingSet, topK: Int,
-                          db: Database) throws -> [NeighbourSearch.List] {
-            let cached = try db.cachedStatement(sql: """
-                SELECT similar_video_id, similar_instance_domain, score FROM main.similarity_items
-                WHERE source_video_id = ? AND source_instance_domain = ? ORDER BY rank
-                """)
-            return try sources.map { source in
-                let key = embeddings.keys[source]
-                var best: [Int: Float] = [:]
-                var order: [Int] = []  // the cached neighbours by rank
-                var rowCount = 0
-                let rows = try Row.fetchCursor(cached, arguments: [key.videoID, key.host])
-                while let row = try rows.next() {
-                    rowCount += 1
-                    guard let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] else { continue }
-                    best[position] = Float(row[2] as Double? ?? -1)
-                    order.append(position)
-                }
-                for offer in offers[source] ?? [] where offer.index != source {
-                    best[offer.index] = max(best[offer.index] ?? -.infinity, offer.score)
-                }
-                let hits = best.map { ExactSearch.Hit(index: $0.key, score: $0.value) }.sorted(by: embeddings.ranksBefore)
-                let top = Array(hits.prefix(topK))
-                // Ranks before the first new entry keep their rows (the cache ranks by `ranksBefore` too).
-                let kept = zip(top, order).prefix { $0.index == $1 }.count
-                return NeighbourSearch.List(source: source, hits: top, candidates: [], kept: order.count == rowCount ? kept : 0)
-            }
-        }
     }
 
     /// Which sources to compute, from what the cache (schema main, prod attached) already holds.
@@ -326,8 +326,8 @@ public enum SimilarityPrecompute {
                         return .commit
                     }
                 }
-                for row in try Row.fetchAll(db, sql: "SELECT video_id, instance_domain FROM similarity_sources") {
-                    if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { cached.insert(position) }
+                try BulkStatement(db, sql: "SELECT video_id, instance_domain FROM similarity_sources").forEachRow(db, { _ in }) { row in
+                    if let position = embeddings.keyTable.position(videoID: row.text(0), host: row.text(1)) { cached.insert(position) }
                 }
                 // Videos re-embedded (their text changed) since their list was computed are computed
                 // again like new ones, and every list computed before a neighbour's re-embedding is
@@ -365,17 +365,18 @@ public enum SimilarityPrecompute {
                 }
                 // The last-ranked entry of each list: two index seeks per source (a GROUP BY over every
                 // item cost 0.9 s at 100,000 videos). Ranks run 1…n (CacheWriter), so the last is the count.
-                let lasts = try Row.fetchCursor(db, sql: """
+                let lasts = try BulkStatement(db, sql: """
                     SELECT i.source_video_id, i.source_instance_domain, i.rank, i.score, i.similar_video_id, i.similar_instance_domain
                     FROM similarity_sources s
                     JOIN similarity_items i ON i.source_video_id = s.video_id AND i.source_instance_domain = s.instance_domain
                         AND i.rank = (SELECT max(rank) FROM similarity_items m
                                       WHERE m.source_video_id = s.video_id AND m.source_instance_domain = s.instance_domain)
                     """)
-                while let row = try lasts.next() {
-                    guard let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] else { continue }
-                    floor[position] = ListFloor(score: Float(row[3] as Double? ?? -1), count: row[2],
-                                                last: embeddings.position[EmbeddingSet.Key(row[4], row[5])])
+                floor.reserveCapacity(cached.count)
+                try lasts.forEachRow(db, { _ in }) { row in
+                    guard let position = embeddings.keyTable.position(videoID: row.text(0), host: row.text(1)) else { return }
+                    floor[position] = ListFloor(score: row.isNull(3) ? -1 : Float(row.real(3)), count: Int(row.integer(2)),
+                                                last: embeddings.keyTable.position(videoID: row.text(4), host: row.text(5)))
                 }
             }
             // In key order: the cache's primary key (source keys first) then grows at its end instead
