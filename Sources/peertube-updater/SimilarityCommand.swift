@@ -17,7 +17,8 @@ struct SimilarityCommand: ParsableCommand {
             --cpu (the default here): exact vectors searched list by list: every video assigned to the --nprobe \
             nearest coarse lists of the index's quantizer, each list's videos scored against those probing it \
             with one matrix product (IVF-Flat, exact scores; recall@20 1.000 on the benchmark's data); in an \
-            incremental run each new video is offered to the cached lists that probe its own list. --gpu: every \
+            incremental run each new video is offered to the cached list of every video it met in its own \
+            search. --gpu: every \
             list an exact top-k over all prod vectors on the CUDA device (fp32 GEMMs, so recall 1.0), and in an \
             incremental run each new video is offered to every cached list whose k-th neighbour it beats.
             """

@@ -1,42 +1,63 @@
+import Foundation
 import GRDB
 
 /// Positions by a video's natural key, looked up from the key's UTF-8 bytes as SQLite hands them
 /// out, so reading a cached list makes no `String` per row (`EmbeddingSet.position` needs two,
 /// and hashing them; over the million rows an incremental run reads that was a second).
-/// Open addressing over a power-of-two table of positions; a hit is confirmed against the key.
+/// Open addressing over a power-of-two table of positions; a hit is confirmed against the key's
+/// bytes, kept back to back.
 struct EmbeddingKeyTable: Sendable {
-    private let keys: [EmbeddingSet.Key]
+    /// Each key's video id then host, UTF-8, key after key.
+    private let bytes: [UInt8]
+    /// Per position: where its key starts in `bytes` (one more entry at the end), and its video id's length.
+    private let starts: [Int], idLengths: [Int32]
     /// Position + 1 per slot; 0 for an empty slot.
     private let slots: [Int32]
     private let mask: Int
 
     init(_ keys: [EmbeddingSet.Key]) {
-        self.keys = keys
+        var bytes: [UInt8] = [], starts: [Int] = [0], idLengths: [Int32] = []
+        starts.reserveCapacity(keys.count + 1)
+        for key in keys {
+            bytes += key.videoID.utf8
+            bytes += key.host.utf8
+            starts.append(bytes.count)
+            idLengths.append(Int32(key.videoID.utf8.count))
+        }
         var size = 16
         while size < keys.count * 2 { size <<= 1 }
         var slots = [Int32](repeating: 0, count: size)
-        for (position, key) in keys.enumerated() {
-            var slot = Self.hash(key.videoID.utf8, key.host.utf8) & (size - 1)
-            while slots[slot] != 0 { slot = (slot + 1) & (size - 1) }
-            slots[slot] = Int32(position + 1)
+        bytes.withUnsafeBytes { all in
+            for position in keys.indices {
+                let id = UnsafeRawBufferPointer(rebasing: all[starts[position]..<(starts[position] + Int(idLengths[position]))])
+                let host = UnsafeRawBufferPointer(rebasing: all[(starts[position] + Int(idLengths[position]))..<starts[position + 1]])
+                var slot = Self.hash(id, host) & (size - 1)
+                while slots[slot] != 0 { slot = (slot + 1) & (size - 1) }
+                slots[slot] = Int32(position + 1)
+            }
         }
-        self.slots = slots
-        mask = size - 1
+        (self.bytes, self.starts, self.idLengths, self.slots, mask) = (bytes, starts, idLengths, slots, size - 1)
     }
 
     /// The position of the video whose key is (`videoID`, `host`), or nil when the set lacks it.
     func position(videoID: UnsafeRawBufferPointer, host: UnsafeRawBufferPointer) -> Int? {
         var slot = Self.hash(videoID, host) & mask
-        while slots[slot] != 0 {
-            let position = Int(slots[slot]) - 1
-            if keys[position].videoID.utf8.elementsEqual(videoID), keys[position].host.utf8.elementsEqual(host) { return position }
-            slot = (slot + 1) & mask
+        return bytes.withUnsafeBytes { all in
+            while slots[slot] != 0 {
+                let position = Int(slots[slot]) - 1, start = starts[position], idLength = Int(idLengths[position])
+                if idLength == videoID.count, starts[position + 1] - start - idLength == host.count,
+                   idLength == 0 || memcmp(all.baseAddress! + start, videoID.baseAddress!, idLength) == 0,
+                   host.count == 0 || memcmp(all.baseAddress! + start + idLength, host.baseAddress!, host.count) == 0 {
+                    return position
+                }
+                slot = (slot + 1) & mask
+            }
+            return nil
         }
-        return nil
     }
 
     /// FNV-1a over the two keys' bytes, a separator between them (no key holds a 0xFF byte: UTF-8).
-    private static func hash<A: Sequence<UInt8>, B: Sequence<UInt8>>(_ videoID: A, _ host: B) -> Int {
+    private static func hash(_ videoID: UnsafeRawBufferPointer, _ host: UnsafeRawBufferPointer) -> Int {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in videoID { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
         hash = (hash ^ 0xFF) &* 0x100_0000_01b3

@@ -224,7 +224,8 @@ enum NeighbourSearch {
 
 // MARK: - CacheWriter
 
-/// Writes computed lists into the cache DB, with prod attached as `prod`, in one savepoint per batch.
+/// Writes computed lists into the cache DB, with prod attached as `prod`: each batch in a transaction
+/// of its own, or in the caller's (`write`).
 /// Each list's rows carry its neighbours' natural keys (from `EmbeddingSet.keys`); a neighbour whose
 /// video row is missing from prod (an embedding without its video, `unlisted`) is left out and the
 /// ranks after it close up, so every list's ranks stay 1…n, best first (ties by rowid). A list's
@@ -263,25 +264,27 @@ struct CacheWriter {
     static let sourcesPerStatement = 128
 
     /// Writes `lists`: as one transaction of its own (a side file), or into the caller's (a live
-    /// cache). In the caller's transaction every statement writes one row and no savepoint is taken:
-    /// SQLite copies each page a savepoint, or a statement writing several rows, first touches into a
-    /// statement journal so it could roll them back, and with the cache's 64 KiB pages the refresh of
-    /// 62,000 lists (100,000 videos + 5%) spent 3 of its 4.7 s copying them.
+    /// cache). SQLite copies each page that a savepoint, or a statement writing several rows that
+    /// could abort halfway, first touches into a statement journal, so it could roll them back; with
+    /// the cache's 64 KiB pages the refresh of 62,000 lists (100,000 videos + 5%) spent 3 of its 4.7 s
+    /// copying them. So in the caller's transaction no savepoint is taken, a list's old rows go in one
+    /// DELETE and its new ones come in one `INSERT OR FAIL` (which keeps what it wrote before a
+    /// failure, so needs no statement journal: the failure ends the whole transaction anyway), and
+    /// sources are upserted one to a statement.
     ///
     /// - Throws: `DatabaseError` when the cache cannot be written.
     func write(_ lists: [NeighbourSearch.List], db: Database) throws {
         if db.isInsideTransaction {
-            try write(lists, rowsPerStatement: 1, db: db)
+            try write(lists, sourcesPerStatement: 1, db: db)
         } else {
             try db.inSavepoint {
-                try write(lists, rowsPerStatement: Self.sourcesPerStatement, db: db)
+                try write(lists, sourcesPerStatement: Self.sourcesPerStatement, db: db)
                 return .commit
             }
         }
     }
 
-    private func write(_ lists: [NeighbourSearch.List], rowsPerStatement: Int, db: Database) throws {
-        // The sources, `rowsPerStatement` to a statement.
+    private func write(_ lists: [NeighbourSearch.List], sourcesPerStatement: Int, db: Database) throws {
         var sourceStatements: [Int: BulkStatement] = [:]
         func upsertSources(_ count: Int) throws -> BulkStatement {
             if let statement = sourceStatements[count] { return statement }
@@ -292,8 +295,8 @@ struct CacheWriter {
             sourceStatements[count] = statement
             return statement
         }
-        for first in stride(from: 0, to: lists.count, by: rowsPerStatement) {
-            let chunk = lists[first..<min(first + rowsPerStatement, lists.count)]
+        for first in stride(from: 0, to: lists.count, by: sourcesPerStatement) {
+            let chunk = lists[first..<min(first + sourcesPerStatement, lists.count)]
             try upsertSources(chunk.count).run(db) { values in
                 for (offset, list) in chunk.enumerated() {
                     let key = embeddings.keys[list.source], first = Int32(offset * 3)
@@ -303,18 +306,16 @@ struct CacheWriter {
                 }
             }
         }
-        // A rewritten list's rows replace the cached ones rank for rank (an upsert rewrites a row in
-        // place, where deleting the ranks and inserting them again cost a B-tree delete and insert
-        // each), then any cached ranks past its end go.
-        let pastTheEnd = try BulkStatement(db, sql: """
+        // A list's rows after its kept ones go, then its new rows come in one statement (one VDBE run
+        // per list, not per row), prepared per row count.
+        let replaced = try BulkStatement(db, sql: """
             DELETE FROM similarity_items WHERE source_video_id = ? AND source_instance_domain = ? AND rank > ?
             """)
         var itemStatements: [Int: BulkStatement] = [:]
-        func upsertItems(_ count: Int) throws -> BulkStatement {
+        func insertItems(_ count: Int) throws -> BulkStatement {
             if let statement = itemStatements[count] { return statement }
             let statement = try BulkStatement(db, sql: """
-                INSERT OR REPLACE INTO similarity_items(source_video_id, source_instance_domain, rank, similar_video_id,
-                                                        similar_instance_domain, score)
+                INSERT OR FAIL INTO similarity_items(source_video_id, source_instance_domain, rank, similar_video_id, similar_instance_domain, score)
                     VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?)", count: count).joined(separator: ", "))
                 """)
             itemStatements[count] = statement
@@ -322,26 +323,20 @@ struct CacheWriter {
         }
         for list in lists {
             let key = embeddings.keys[list.source]
-            let written = Array(list.hits.sorted(by: embeddings.ranksBefore).dropFirst(list.kept).filter { !unlisted.contains($0.index) })
-            // A list's rows in one statement (one VDBE run per list) on their own, row by row in a transaction.
-            let perStatement = rowsPerStatement == 1 ? 1 : max(1, written.count)
-            for first in stride(from: 0, to: written.count, by: perStatement) {
-                let chunk = written[first..<min(first + perStatement, written.count)]
-                try upsertItems(chunk.count).run(db) { values in
-                    for (offset, hit) in chunk.enumerated() {
-                        let neighbour = embeddings.keys[hit.index], column = Int32(offset * 6)
-                        values.text(column + 1, key.videoID)
-                        values.text(column + 2, key.host)
-                        values.integer(column + 3, Int64(list.kept + first + offset + 1))
-                        values.text(column + 4, neighbour.videoID)
-                        values.text(column + 5, neighbour.host)
-                        values.real(column + 6, Double(hit.score))
-                    }
-                }
-            }
             if !fresh {
-                try pastTheEnd.run(db) {
-                    $0.text(1, key.videoID); $0.text(2, key.host); $0.integer(3, Int64(list.kept + written.count))
+                try replaced.run(db) { $0.text(1, key.videoID); $0.text(2, key.host); $0.integer(3, Int64(list.kept)) }
+            }
+            let written = list.hits.sorted(by: embeddings.ranksBefore).dropFirst(list.kept).filter { !unlisted.contains($0.index) }
+            guard !written.isEmpty else { continue }
+            try insertItems(written.count).run(db) { values in
+                for (offset, hit) in written.enumerated() {
+                    let neighbour = embeddings.keys[hit.index], column = Int32(offset * 6)
+                    values.text(column + 1, key.videoID)
+                    values.text(column + 2, key.host)
+                    values.integer(column + 3, Int64(list.kept + offset + 1))
+                    values.text(column + 4, neighbour.videoID)
+                    values.text(column + 5, neighbour.host)
+                    values.real(column + 6, Double(hit.score))
                 }
             }
         }
