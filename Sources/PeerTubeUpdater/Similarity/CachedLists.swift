@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 /// Positions by a video's natural key, looked up from the key's UTF-8 bytes as SQLite hands them
-/// out, so reading a cached list makes no `String` per row (`EmbeddingSet.position` needs two,
+/// out, so reading a cached list makes no `String` per row (a `[Key: Int]` dictionary needs two,
 /// and hashing them; over the million rows an incremental run reads that was a second).
 /// Open addressing over a power-of-two table of positions; a hit is confirmed against the key's
 /// bytes, kept back to back.

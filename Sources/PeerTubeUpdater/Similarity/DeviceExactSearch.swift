@@ -138,9 +138,7 @@ final class DeviceExactSearch: OfferingFinder, @unchecked Sendable {
     private func search(_ sources: [Int]) throws -> [NeighbourSearch.List] {
         let d = embeddings.dimension, q = sources.count, n = embeddings.count
         guard k > 0 else { return sources.map { NeighbourSearch.List(source: $0, hits: [], candidates: []) } }
-        var gathered: [Float] = []
-        gathered.reserveCapacity(q * d)
-        for source in sources { gathered += embeddings.vector(source) }
+        let gathered = embeddings.gathered(sources)
         try gathered.withUnsafeBytes { try device.upload($0, to: queries.view(from: 0, count: q * d)) }
         let self32 = sources.map(Int32.init)
         try self32.withUnsafeBytes { try device.upload($0, to: exclude.view(from: 0, count: q)) }

@@ -1,18 +1,17 @@
 import Foundation
 import GRDB
 
-/// Prod's valid embeddings in memory, L2-normalised, by position; with their keys and rowids.
+/// Prod's valid embeddings in memory, L2-normalised, by position (in rowid order); with their keys and rowids.
 struct EmbeddingSet: @unchecked Sendable {
     typealias Key = EmbeddingScan.Key
 
     let dimension: Int
+    /// Ascending.
     let rowids: [Int64]
     let keys: [Key]
     let vectors: [Float]
-    let position: [Key: Int]
-    /// `position` from a key's bytes as SQLite returns them.
+    /// Positions by key, from the key's bytes as SQLite returns them.
     let keyTable: EmbeddingKeyTable
-    let positionOfRowID: [Int64: Int]
     var count: Int { rowids.count }
 
     init(_ prod: DatabaseQueue, dbPath: String) throws {
@@ -31,9 +30,29 @@ struct EmbeddingSet: @unchecked Sendable {
         self.rowids = rowids
         self.vectors = vectors
         self.keys = keys
-        position = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, $0) })
         keyTable = EmbeddingKeyTable(keys)
-        positionOfRowID = Dictionary(uniqueKeysWithValues: rowids.enumerated().map { ($1, $0) })
+    }
+
+    /// The position of the vector whose row is `rowid`, or nil when the set lacks it.
+    func position(ofRowID rowid: Int64) -> Int? {
+        var low = 0, high = rowids.count
+        while low < high {
+            let middle = (low + high) / 2
+            if rowids[middle] < rowid { low = middle + 1 } else { high = middle }
+        }
+        return low < rowids.count && rowids[low] == rowid ? low : nil
+    }
+
+    /// The positions of the videos whose keys the query's first two columns name (video id, host),
+    /// read through SQLite's C API; keys the set lacks are skipped.
+    ///
+    /// - Throws: `DatabaseError` when the query fails.
+    func positions(_ db: Database, of sql: String) throws -> [Int] {
+        var found: [Int] = []
+        try BulkStatement(db, sql: sql).forEachRow(db, { _ in }) { row in
+            if let position = keyTable.position(videoID: row.text(0), host: row.text(1)) { found.append(position) }
+        }
+        return found
     }
 
     /// Inner product of two stored vectors. Sixteen lanes in two accumulators: a scalar float sum
@@ -83,8 +102,6 @@ struct EmbeddingSet: @unchecked Sendable {
             initialized = positions.count * dimension
         }
     }
-
-    func vector(_ position: Int) -> ArraySlice<Float> { vectors[(position * dimension)..<((position + 1) * dimension)] }
 }
 
 // MARK: - NeighbourFinder
@@ -209,10 +226,7 @@ enum NeighbourSearch {
         let wanted = min(topK, embeddings.count - 1)
         let short = lists.indices.filter { lists[$0].hits.count < wanted }
         guard !short.isEmpty else { return }
-        var queries: [Float] = []
-        queries.reserveCapacity(short.count * embeddings.dimension)
-        for i in short { queries += embeddings.vector(lists[i].source) }
-        let exact = ExactSearch.topK(queries: queries, vectors: embeddings.vectors, dimension: embeddings.dimension,
+        let exact = ExactSearch.topK(queries: embeddings.gathered(short.map { lists[$0].source }), vectors: embeddings.vectors, dimension: embeddings.dimension,
                                      k: wanted, exclude: { lists[short[$0]].source })
         for (n, i) in short.enumerated() {
             lists[i].hits = exact[n].sorted(by: embeddings.ranksBefore)
@@ -248,15 +262,10 @@ struct CacheWriter {
     init(embeddings: EmbeddingSet, computedAt: Int64, db: Database) throws {
         self.embeddings = embeddings
         self.computedAt = computedAt
-        var unlisted = Set<Int>()
-        let rows = try Row.fetchCursor(db, sql: """
+        unlisted = Set(try embeddings.positions(db, of: """
             SELECT e.video_id, e.instance_domain FROM prod.video_embeddings e
             WHERE NOT EXISTS (SELECT 1 FROM prod.videos v WHERE v.video_id = e.video_id AND v.instance_domain = e.instance_domain)
-            """)
-        while let row = try rows.next() {
-            if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { unlisted.insert(position) }
-        }
-        self.unlisted = unlisted
+            """))
         fresh = try !Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM similarity_items)")!
     }
 

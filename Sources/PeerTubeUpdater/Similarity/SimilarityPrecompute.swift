@@ -237,7 +237,7 @@ public enum SimilarityPrecompute {
         let (ids, lists) = try index.listAssignment()
         var filed = [Int32](repeating: -1, count: embeddings.count)
         for (id, list) in zip(ids, lists) {
-            if let position = embeddings.positionOfRowID[id] { filed[position] = list }
+            if let position = embeddings.position(ofRowID: id) { filed[position] = list }
         }
         return filed
     }
@@ -309,12 +309,10 @@ public enum SimilarityPrecompute {
                 let anyGone = try Int.fetchOne(db, sql: "SELECT count(*) FROM temp.gone_sources") ?? 0 > 0
                 if anyGone {
                     // Their lists go, and every list naming one of them is stale.
-                    for row in try Row.fetchAll(db, sql: """
+                    stale.formUnion(try embeddings.positions(db, of: """
                         SELECT DISTINCT source_video_id, source_instance_domain FROM similarity_items
                         WHERE (similar_video_id, similar_instance_domain) IN (SELECT video_id, instance_domain FROM temp.gone_sources)
-                        """) {
-                        if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { stale.insert(position) }
-                    }
+                        """))
                     try db.inSavepoint {
                         try db.execute(sql: """
                             DELETE FROM similarity_items WHERE (source_video_id, source_instance_domain)
@@ -326,9 +324,7 @@ public enum SimilarityPrecompute {
                         return .commit
                     }
                 }
-                try BulkStatement(db, sql: "SELECT video_id, instance_domain FROM similarity_sources").forEachRow(db, { _ in }) { row in
-                    if let position = embeddings.keyTable.position(videoID: row.text(0), host: row.text(1)) { cached.insert(position) }
-                }
+                cached = Set(try embeddings.positions(db, of: "SELECT video_id, instance_domain FROM similarity_sources"))
                 // Videos re-embedded (their text changed) since their list was computed are computed
                 // again like new ones, and every list computed before a neighbour's re-embedding is
                 // stale. Embeddings written since the oldest list (new and re-embedded videos: few)
@@ -346,21 +342,17 @@ public enum SimilarityPrecompute {
                         """)
                     defer { try? db.execute(sql: "DROP TABLE IF EXISTS temp.recent_embeddings") }
                     if try Int.fetchOne(db, sql: "SELECT count(*) FROM temp.recent_embeddings") ?? 0 > 0 {
-                        for row in try Row.fetchAll(db, sql: """
+                        cached.subtract(try embeddings.positions(db, of: """
                             SELECT s.video_id, s.instance_domain FROM temp.recent_embeddings r
                             JOIN similarity_sources s ON s.video_id = r.video_id AND s.instance_domain = r.instance_domain
                             WHERE r.written_at >= s.computed_at
-                            """) {
-                            if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { cached.remove(position) }
-                        }
-                        for row in try Row.fetchAll(db, sql: """
+                            """))
+                        stale.formUnion(try embeddings.positions(db, of: """
                             SELECT DISTINCT i.source_video_id, i.source_instance_domain FROM similarity_items i
                             JOIN temp.recent_embeddings r ON r.video_id = i.similar_video_id AND r.instance_domain = i.similar_instance_domain
                             JOIN similarity_sources s ON s.video_id = i.source_video_id AND s.instance_domain = i.source_instance_domain
                             WHERE r.written_at >= s.computed_at
-                            """) {
-                            if let position = embeddings.position[EmbeddingSet.Key(row[0], row[1])] { stale.insert(position) }
-                        }
+                            """))
                     }
                 }
                 // The last-ranked entry of each list: two index seeks per source (a GROUP BY over every

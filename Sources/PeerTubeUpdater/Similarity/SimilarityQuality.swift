@@ -30,12 +30,12 @@ public enum SimilarityQuality {
         let set = try EmbeddingSet(DatabaseFile.open(prodPath, role: "prod DB", access: .readOnly), dbPath: prodPath)
         let index = try FaissIndex.read(indexPath)
         let sample = Array(stride(from: 0, to: set.count, by: max(1, sampleEvery)))
-        let queries = sample.flatMap { set.vector($0) }
+        let queries = set.gathered(sample)
         let exact = ExactSearch.topK(queries: queries, vectors: set.vectors, dimension: set.dimension, k: k, exclude: { sample[$0] })
         let found = try index.search(queries, k: k + 1, nprobe: nprobe).ids
         var hits = 0, wanted = 0
         for (q, source) in sample.enumerated() {
-            let listed = found[(q * (k + 1))..<((q + 1) * (k + 1))].compactMap { set.positionOfRowID[$0] }.filter { $0 != source }.prefix(k)
+            let listed = found[(q * (k + 1))..<((q + 1) * (k + 1))].compactMap { set.position(ofRowID: $0) }.filter { $0 != source }.prefix(k)
             wanted += exact[q].count
             hits += Set(exact[q].map(\.index)).intersection(listed).count
         }
