@@ -294,19 +294,10 @@ struct CacheWriter {
     }
 
     private func write(_ lists: [NeighbourSearch.List], sourcesPerStatement: Int, db: Database) throws {
-        var sourceStatements: [Int: BulkStatement] = [:]
-        func upsertSources(_ count: Int) throws -> BulkStatement {
-            if let statement = sourceStatements[count] { return statement }
-            let statement = try BulkStatement(db, sql: """
-                INSERT OR REPLACE INTO similarity_sources(video_id, instance_domain, computed_at)
-                    VALUES \(Array(repeating: "(?, ?, ?)", count: count).joined(separator: ", "))
-                """)
-            sourceStatements[count] = statement
-            return statement
-        }
+        var upsertSources = MultiRowInsert("INSERT OR REPLACE INTO similarity_sources(video_id, instance_domain, computed_at)", columns: 3)
         for first in stride(from: 0, to: lists.count, by: sourcesPerStatement) {
             let chunk = lists[first..<min(first + sourcesPerStatement, lists.count)]
-            try upsertSources(chunk.count).run(db) { values in
+            try upsertSources.statement(rows: chunk.count, db: db).run(db) { values in
                 for (offset, list) in chunk.enumerated() {
                     let key = embeddings.keys[list.source], first = Int32(offset * 3)
                     values.text(first + 1, key.videoID)
@@ -316,20 +307,13 @@ struct CacheWriter {
             }
         }
         // A list's rows after its kept ones go, then its new rows come in one statement (one VDBE run
-        // per list, not per row), prepared per row count.
+        // per list, not per row).
         let replaced = try BulkStatement(db, sql: """
             DELETE FROM similarity_items WHERE source_video_id = ? AND source_instance_domain = ? AND rank > ?
             """)
-        var itemStatements: [Int: BulkStatement] = [:]
-        func insertItems(_ count: Int) throws -> BulkStatement {
-            if let statement = itemStatements[count] { return statement }
-            let statement = try BulkStatement(db, sql: """
-                INSERT OR FAIL INTO similarity_items(source_video_id, source_instance_domain, rank, similar_video_id, similar_instance_domain, score)
-                    VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?)", count: count).joined(separator: ", "))
-                """)
-            itemStatements[count] = statement
-            return statement
-        }
+        var insertItems = MultiRowInsert("""
+            INSERT OR FAIL INTO similarity_items(source_video_id, source_instance_domain, rank, similar_video_id, similar_instance_domain, score)
+            """, columns: 6)
         for list in lists {
             let key = embeddings.keys[list.source]
             if !fresh {
@@ -337,7 +321,7 @@ struct CacheWriter {
             }
             let written = list.hits.sorted(by: embeddings.ranksBefore).dropFirst(list.kept).filter { !unlisted.contains($0.index) }
             guard !written.isEmpty else { continue }
-            try insertItems(written.count).run(db) { values in
+            try insertItems.statement(rows: written.count, db: db).run(db) { values in
                 for (offset, hit) in written.enumerated() {
                     let neighbour = embeddings.keys[hit.index], column = Int32(offset * 6)
                     values.text(column + 1, key.videoID)
@@ -351,3 +335,4 @@ struct CacheWriter {
         }
     }
 }
+

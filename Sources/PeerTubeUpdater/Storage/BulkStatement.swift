@@ -18,14 +18,7 @@ struct BulkStatement {
     ///
     /// - Throws: `DatabaseError` (with the statement's SQL) when the step fails, e.g. a constraint.
     func run(_ db: Database, _ bind: (Values) -> Void) throws {
-        let handle = statement.sqliteStatement
-        sqlite3_reset(handle)
-        bind(Values(handle: handle))
-        let code = sqlite3_step(handle)
-        guard code == SQLITE_DONE || code == SQLITE_ROW else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
-                                sql: statement.sql)
-        }
+        try forEachRow(db, bind) { _ in }
     }
 
     /// Binds the query's values by 1-based index, then calls `row` with each result row in turn.
@@ -81,5 +74,29 @@ struct BulkStatement {
         func real(_ index: Int32, _ value: Double) { _ = sqlite3_bind_double(handle, index, value) }
 
         private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+    }
+}
+
+/// An INSERT of several rows' values in one statement, prepared once per row count.
+struct MultiRowInsert {
+    /// The statement up to `VALUES`.
+    let head: String
+    let columns: Int
+    private var prepared: [Int: BulkStatement] = [:]
+
+    init(_ head: String, columns: Int) {
+        self.head = head
+        self.columns = columns
+    }
+
+    /// The statement inserting `rows` rows (values bound `columns` to a row, row after row).
+    ///
+    /// - Throws: `DatabaseError` when SQLite refuses the statement.
+    mutating func statement(rows: Int, db: Database) throws -> BulkStatement {
+        if let statement = prepared[rows] { return statement }
+        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+        let statement = try BulkStatement(db, sql: "\(head) VALUES \(Array(repeating: row, count: rows).joined(separator: ", "))")
+        prepared[rows] = statement
+        return statement
     }
 }
